@@ -1,0 +1,182 @@
+/* backend.h — the primitives every device backend provides (internal).
+ *
+ * Ops (framework/core/op_*.c) check shapes, allocate outputs and record
+ * autograd nodes; the arithmetic goes through a lab_backend. The CPU backend
+ * (kernels/cpu) is always built; the CUDA backend (kernels/cuda ->
+ * liblab_cuda.so) fills the same table and is loaded with dlopen().
+ *
+ * Conventions: pointers are device pointers of the backend, outputs first,
+ * f32 unless the name says otherwise, index arrays are int64. Strides are in
+ * elements. A slot left NULL means "not available on this backend": ops
+ * report that as an error naming the op and the backend.
+ *
+ * The table only grows at the end of each group (LAB_BACKEND_ABI counts
+ * changes), so an older liblab_cuda.so is refused, never called wrongly.
+ */
+#ifndef LAB_BACKEND_H
+#define LAB_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lab/tensor.h"
+
+#define LAB_BACKEND_ABI 1
+
+typedef enum {
+    LAB_UN_NEG = 0, LAB_UN_EXP, LAB_UN_LOG, LAB_UN_SQRT, LAB_UN_RSQRT, LAB_UN_ABS,
+    LAB_UN_SQUARE, LAB_UN_SIN, LAB_UN_COS,
+    LAB_UN_RELU, LAB_UN_LEAKY_RELU /* p0 slope */, LAB_UN_GELU, LAB_UN_SILU, LAB_UN_TANH,
+    LAB_UN_SIGMOID, LAB_UN_SOFTPLUS,
+    LAB_UN_POW /* x^p0 */, LAB_UN_CLAMP /* [p0, p1] */, LAB_UN_AFFINE /* p0*x + p1 */,
+    LAB_UN_COUNT
+} lab_unary_op;
+
+typedef enum {
+    LAB_BIN_ADD = 0, LAB_BIN_SUB, LAB_BIN_MUL, LAB_BIN_DIV, LAB_BIN_POW, LAB_BIN_MAX,
+    LAB_BIN_MIN, LAB_BIN_GT, LAB_BIN_LT, LAB_BIN_EQ,
+    LAB_BIN_COUNT
+} lab_binary_op;
+
+typedef enum { LAB_RED_SUM = 0, LAB_RED_MAX, LAB_RED_MIN } lab_reduce_op;
+
+typedef struct lab_backend {
+    int abi;
+    const char *name; /* "cpu", "cuda" */
+
+    /* --- memory (dev = device index) ------------------------------------ */
+    void *(*alloc)(int dev, size_t bytes);          /* NULL on failure, error set */
+    void (*free)(int dev, void *p, size_t bytes);
+    int (*copy_h2d)(int dev, void *dst, const void *src, size_t bytes);
+    int (*copy_d2h)(int dev, void *dst, const void *src, size_t bytes);
+    int (*copy_d2d)(int dev, void *dst, const void *src, size_t bytes);
+    int (*synchronize)(int dev);
+    int (*device_count)(void);
+    /* One line describing device dev ("NVIDIA H200, 139 GiB, sm_90"). */
+    int (*device_info)(int dev, char *buf, size_t len);
+
+    /* --- elementwise ----------------------------------------------------- */
+    /* y[i] = value (converted to dtype). */
+    void (*fill)(void *y, lab_dtype dt, int64_t n, double value);
+    void (*cast)(void *y, lab_dtype ydt, const void *x, lab_dtype xdt, int64_t n);
+    /* y = f(x); y may alias x. */
+    void (*unary)(lab_unary_op op, int64_t n, float *y, const float *x, float p0, float p1);
+    /* gx = gy * f'(x); y is f(x) (some derivatives read it). */
+    void (*unary_backward)(lab_unary_op op, int64_t n, float *gx, const float *gy,
+                           const float *x, const float *y, float p0, float p1);
+    /* Broadcasting: y is contiguous of `shape` (ndim <= LAB_MAX_DIMS); a and b
+     * are read with their strides (0 along broadcast dims). */
+    void (*binary)(lab_binary_op op, int ndim, const int64_t *shape, float *y,
+                   const float *a, const int64_t *sa, const float *b, const int64_t *sb);
+    void (*where)(int ndim, const int64_t *shape, float *y, const float *c, const int64_t *sc,
+                  const float *a, const int64_t *sa, const float *b, const int64_t *sb);
+    /* Generic strided copy of elem-byte elements: dst[index·ds] = src[index·ss]
+     * for every index of shape (transpose, permute, concat, slice, expand). */
+    void (*strided_copy)(int ndim, const int64_t *shape, size_t elem, void *dst,
+                         const int64_t *ds, const void *src, const int64_t *ss);
+    /* y += x (n elements), used for gradient accumulation. */
+    void (*accumulate)(int64_t n, float *y, const float *x);
+
+    /* --- reductions over x viewed as [outer, n, inner] ------------------- */
+    /* y [outer, inner]; for MAX/MIN, arg (may be NULL) receives the index in
+     * [0, n) of the first extreme. */
+    void (*reduce)(lab_reduce_op op, int64_t outer, int64_t n, int64_t inner, float *y,
+                   int64_t *arg, const float *x);
+    /* Softmax (or log-softmax) along the middle dim. */
+    void (*softmax)(int64_t outer, int64_t n, int64_t inner, float *y, const float *x, int log);
+    void (*softmax_backward)(int64_t outer, int64_t n, int64_t inner, float *gx, const float *gy,
+                             const float *y, int log);
+
+    /* --- linear algebra (row-major) -------------------------------------- */
+    /* C[M,N] = alpha * op(A) op(B) + beta * C; op(A) is [M,K]. */
+    void (*gemm)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+    void (*gemm_batched)(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, int64_t strideA, const float *B, int64_t ldb,
+                         int64_t strideB, float beta, float *C, int64_t ldc, int64_t strideC,
+                         int64_t batch);
+
+    /* --- normalization ----------------------------------------------------
+     * layernorm over rows of length cols; mean/rstd [rows] are saved for
+     * backward; g, b may be NULL. gg, gb may be NULL (not wanted); they are
+     * overwritten, not accumulated. */
+    void (*layernorm)(int64_t rows, int64_t cols, float *y, float *mean, float *rstd,
+                      const float *x, const float *g, const float *b, float eps);
+    void (*layernorm_backward)(int64_t rows, int64_t cols, float *gx, float *gg, float *gb,
+                               const float *gy, const float *x, const float *mean,
+                               const float *rstd, const float *g);
+
+    /* --- convolution and pooling, one image [C, H, W] at a time ---------- */
+    /* col [C*kh*kw, OH*OW]. */
+    void (*im2col)(const float *x, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride,
+                   int pad, int64_t OH, int64_t OW, float *col);
+    /* x += col2im(col) (accumulates). */
+    void (*col2im)(const float *col, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride,
+                   int pad, int64_t OH, int64_t OW, float *x);
+    /* x [NC, H, W] -> y [NC, OH, OW]; max records argmax (flat h*W+w, -1 if
+     * the window is all padding) in idx. */
+    void (*maxpool2d)(int64_t NC, int64_t H, int64_t W, int k, int stride, int pad, int64_t OH,
+                      int64_t OW, float *y, int64_t *idx, const float *x);
+    /* gx (zeroed by the caller) += scatter of gy through idx. */
+    void (*maxpool2d_backward)(int64_t NC, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                               float *gx, const float *gy, const int64_t *idx);
+    void (*avgpool2d)(int64_t NC, int64_t H, int64_t W, int k, int stride, int pad, int64_t OH,
+                      int64_t OW, float *y, const float *x);
+    void (*avgpool2d_backward)(int64_t NC, int64_t H, int64_t W, int k, int stride, int pad,
+                               int64_t OH, int64_t OW, float *gx, const float *gy);
+
+    /* --- indexing over x viewed as [outer, n, inner] --------------------- */
+    /* y[o, j, i] = x[o, idx[j], i], j < nidx (idx validated by the op). */
+    void (*index_select)(int64_t outer, int64_t n, int64_t inner, float *y, const float *x,
+                         const int64_t *idx, int64_t nidx);
+    /* y[o, idx[j], i] += src[o, j, i]. */
+    void (*index_add)(int64_t outer, int64_t n, int64_t inner, float *y, const float *src,
+                      const int64_t *idx, int64_t nidx);
+    /* Per-element: y[o, j, i] = x[o, idx[o, j, i], i], idx [outer, m, inner]. */
+    void (*gather)(int64_t outer, int64_t n, int64_t inner, int64_t m, float *y, const float *x,
+                   const int64_t *idx);
+    /* y[o, idx[o, j, i], i] += src[o, j, i]. */
+    void (*scatter_add)(int64_t outer, int64_t n, int64_t inner, int64_t m, float *y,
+                        const float *src, const int64_t *idx);
+    /* y [nidx, classes] one-hot of idx (validated). */
+    void (*one_hot)(int64_t nidx, int64_t classes, float *y, const int64_t *idx);
+    /* Segments: x [n, f], seg [n] in [0, nseg) -> y [nseg, f]; SUM or MAX
+     * (arg [nseg, f] gets the row index of the max, -1 for empty segments,
+     * whose y is 0). */
+    void (*segment_reduce)(lab_reduce_op op, int64_t n, int64_t f, float *y, int64_t *arg,
+                           const float *x, const int64_t *seg, int64_t nseg);
+
+    /* --- sparse ------------------------------------------------------------
+     * y [rows, f] = A x, A in CSR (rowptr [rows+1], colind, vals [nnz]). */
+    void (*spmm)(int64_t rows, int64_t cols, int64_t f, const int64_t *rowptr,
+                 const int64_t *colind, const float *vals, const float *x, float *y);
+
+    /* --- random (see rng.h for the word layout) ------------------------- */
+    void (*philox_uniform)(int64_t n, float *y, uint64_t seed, uint64_t stream,
+                           uint64_t offset, float lo, float hi);
+    void (*philox_normal)(int64_t n, float *y, uint64_t seed, uint64_t stream, uint64_t offset,
+                          float mean, float std);
+
+    /* --- optimizers (in place) ------------------------------------------ */
+    /* Adam/AdamW step t (1-based). decoupled: p -= lr*wd*p first (AdamW);
+     * else g += wd*p (Adam's L2). */
+    void (*adam)(int64_t n, float *p, const float *g, float *m, float *v, float lr, float beta1,
+                 float beta2, float eps, float wd, int decoupled, int64_t t);
+    /* SGD with momentum buffer buf (may be NULL when momentum == 0);
+     * first: the buffer is uninitialised (PyTorch sets buf = g). */
+    void (*sgd)(int64_t n, float *p, const float *g, float *buf, float lr, float momentum,
+                float dampening, float wd, int nesterov, int first);
+    /* sum of squares of x (for clipping), returned on the host. */
+    double (*sumsq)(int64_t n, const float *x);
+} lab_backend;
+
+/* The backend for a device: cpu always; cuda loads liblab_cuda.so on first
+ * use. NULL with error set when unavailable. */
+const lab_backend *lab_backend_get(lab_device dev);
+const lab_backend *lab_backend_cpu(void);
+
+/* The entry point liblab_cuda.so exports. */
+typedef const lab_backend *(*lab_cuda_entry_fn)(int abi, char *err, size_t errlen);
+#define LAB_CUDA_ENTRY "lab_cuda_backend_entry"
+
+#endif

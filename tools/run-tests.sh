@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs Criterion test binaries and prints one summary line.
+# usage: run-tests.sh BUILD_DIR BIN...
+set -u
+build=$1; shift
+pass=0; fail=0; skip=0; failed_bins=()
+export LAB_TEST_BUILD="$build"
+for t in "$@"; do
+  [ -x "$t" ] || continue
+  out=$("$t" --jobs 1 --short-filename 2>&1); rc=$?
+  line=$(printf '%s\n' "$out" | grep -E 'Synthesis: Tested:' | tail -1)
+  # Synthesis: Tested: N | Passing: P | Failing: F | Crashing: C
+  n=$(sed -E 's/.*Tested: ([0-9]+).*/\1/' <<<"$line"); p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
+  f=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$line"); c=$(sed -E 's/.*Crashing: ([0-9]+).*/\1/' <<<"$line")
+  s=$(printf '%s\n' "$out" | grep -c 'Skipped' || true)
+  if [ -z "$line" ] || [ $rc -ne 0 ]; then
+    printf '%s\n' "$out" | tail -40
+    echo "FAIL  $t (exit $rc)"
+    fail=$((fail + ${f:-0} + ${c:-0})); [ -z "$line" ] && fail=$((fail + 1))
+    pass=$((pass + ${p:-0}))
+    failed_bins+=("$t")
+  else
+    printf '  ok    %-40s %s passed%s\n' "$(basename "$t")" "$p" "$([ "$s" -gt 0 ] && echo ", $s skipped")"
+    pass=$((pass + p - s)); skip=$((skip + s))
+  fi
+done
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
