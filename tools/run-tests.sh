@@ -13,6 +13,12 @@ for t in "$@"; do
   n=$(sed -E 's/.*Tested: ([0-9]+).*/\1/' <<<"$line"); p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
   f=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$line"); c=$(sed -E 's/.*Crashing: ([0-9]+).*/\1/' <<<"$line")
   s=$(printf '%s\n' "$out" | grep -c 'Skipped' || true)
+  # Criterion passes a test whose forked child reports a leak or UB; the
+  # sanitizers' own lines decide then.
+  san=$(printf '%s\n' "$out" | grep -E -m3 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' || true)
+  if [ -n "$san" ]; then
+    rc=99; f=$(( ${f:-0} + 1 ))
+  fi
   if [ -z "$line" ] || [ $rc -ne 0 ]; then
     printf '%s\n' "$out" | tail -40
     echo "FAIL  $t (exit $rc)"

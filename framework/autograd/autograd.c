@@ -192,7 +192,6 @@ static int topo_sort(lab_node *root, node_vec *order)
     }
 #undef PUSH
 done:
-    free(fr);
     if (rc < 0) {
         for (int i = 0; i < order->n; i++)
             if (order->v[i]->consumed == -1) order->v[i]->consumed = 0;
@@ -200,6 +199,7 @@ done:
             if (fr && fr[i].n->consumed == -1) fr[i].n->consumed = 0;
         if (!lab_error()[0]) lab_error_set("backward: out of memory");
     }
+    free(fr); /* after the loop above, which reads the frames */
     return rc;
 }
 

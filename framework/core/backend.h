@@ -105,6 +105,23 @@ typedef struct lab_backend {
     void (*layernorm_backward)(int64_t rows, int64_t cols, float *gx, float *gg, float *gb,
                                const float *gy, const float *x, const float *mean,
                                const float *rstd, const float *g);
+    /* batchnorm over x viewed as [N, C, S] (S = H*W, or 1 for [N, C]).
+     * stats: mean[c] and biased var[c] over the N*S values of channel c;
+     * when running_mean/var are not NULL they are updated in place:
+     * r = (1 - momentum) r + momentum s, with the unbiased var (PyTorch). */
+    void (*batchnorm_stats)(int64_t N, int64_t C, int64_t S, float *mean, float *var,
+                            float *running_mean, float *running_var, float momentum,
+                            const float *x);
+    /* y = (x - mean[c]) / sqrt(var[c] + eps) * g[c] + b[c]; g, b may be NULL. */
+    void (*batchnorm)(int64_t N, int64_t C, int64_t S, float *y, const float *x,
+                      const float *mean, const float *var, const float *g, const float *b,
+                      float eps);
+    /* batch_stats: mean/var were computed from x (training), so gx includes
+     * their dependence on x; else they are constants (eval). gx, gg, gb may
+     * each be NULL (not wanted); they are overwritten, not accumulated. */
+    void (*batchnorm_backward)(int64_t N, int64_t C, int64_t S, int batch_stats, float *gx,
+                               float *gg, float *gb, const float *gy, const float *x,
+                               const float *mean, const float *var, const float *g, float eps);
 
     /* --- convolution and pooling, one image [C, H, W] at a time ---------- */
     /* col [C*kh*kw, OH*OW]. */
@@ -168,6 +185,18 @@ typedef struct lab_backend {
                 float dampening, float wd, int nesterov, int first);
     /* sum of squares of x (for clipping), returned on the host. */
     double (*sumsq)(int64_t n, const float *x);
+
+    /* --- device extras (CUDA; the cpu leaves them NULL) -------------------
+     * Reached from framework/core/cuda_api.c (lab/cuda.h), so liblab never
+     * links CUDA. Each returns 0, or -1 with the error set. */
+    /* Bytes the caching allocator holds from the driver for device dev (in
+     * use plus cached), now and at peak since start. */
+    int (*memory_stats)(int dev, size_t *current, size_t *peak);
+    /* Give device dev's cached free blocks back to the driver. */
+    int (*empty_cache)(int dev);
+    /* Allow TF32 tensor-core math in gemm (on != 0) for every device;
+     * returns the previous setting (0/1). Off by default. */
+    int (*set_tf32)(int on);
 } lab_backend;
 
 /* The backend for a device: cpu always; cuda loads liblab_cuda.so on first

@@ -63,4 +63,10 @@ void lab_op_contig_strides(int ndim, const int64_t *shape, int64_t *strides);
 /* View t as [outer, shape[dim], inner]. */
 void lab_op_split_dims(const lab_tensor *t, int dim, int64_t *outer, int64_t *n, int64_t *inner);
 
+/* Save an op's own output y for its backward (defined in op_elementwise.c).
+ * Use this, not lab_node_save(node, slot, y): the node hangs off y, so
+ * retaining y itself makes a cycle that leaks both when no backward runs;
+ * this saves a detached view of the same storage instead. */
+void lab_op_save_output(lab_node *node, int slot, lab_tensor *y);
+
 #endif

@@ -142,12 +142,13 @@ void lab_scope_end(void)
     f->n = 0;
     scope_depth--;
     if (scope_depth == 0) {
+        /* Every frame is empty now: give the arrays back, so that a big
+         * step's array does not linger and a thread that ends leaks nothing
+         * (its thread-local frames would be unreachable). */
         for (int i = 0; i < LAB_MAX_SCOPES && scopes[i].cap; i++) {
-            if (scopes[i].cap > 4096) { /* give back memory after a big step */
-                free(scopes[i].items);
-                scopes[i].items = NULL;
-                scopes[i].cap = 0;
-            }
+            free(scopes[i].items);
+            scopes[i].items = NULL;
+            scopes[i].cap = 0;
         }
     }
 }

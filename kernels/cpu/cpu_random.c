@@ -32,13 +32,12 @@ static void cpu_philox_uniform(int64_t n, float *y, uint64_t seed, uint64_t stre
 static void cpu_philox_normal(int64_t n, float *y, uint64_t seed, uint64_t stream, uint64_t offset,
                               float mean, float std)
 {
-    /* Value i uses words offset+2i and offset+2i+1 (Box–Muller, cos branch). */
+    /* Value i uses words offset+2i and offset+2i+1 (Box–Muller, cos branch,
+     * lab_rng_gauss: shared with the CUDA backend, bit for bit). */
 #pragma omp parallel for schedule(static) if (n > LAB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         uint64_t w = offset + 2 * (uint64_t)i;
-        float u1 = lab_rng_u01(word(seed, stream, w));
-        float u2 = lab_rng_u01(word(seed, stream, w + 1));
-        y[i] = mean + std * sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
+        y[i] = mean + std * lab_rng_gauss(word(seed, stream, w), word(seed, stream, w + 1));
     }
 }
 

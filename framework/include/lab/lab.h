@@ -9,6 +9,14 @@
  *   nn.h        parameter lists, initializers, layers
  *   optim.h     SGD/Adam/AdamW, lr schedules, clipping
  *   io.h        safetensors checkpoints
+ *   metrics.h   accuracy, top-k, ROC-AUC, Hits@K, MRR, mean/std over seeds
+ *   config.h    strict typed INI experiments, schemas, overrides, sweeps
+ *   plugin.h    the plugin descriptor, LAB_PLUGIN(), the loader
+ *   run.h       the run context (config, device, rng, log, progress,
+ *               metrics, results, checkpoints) and running experiments
+ *   audio.h     FFT, STFT, mel filterbanks, log-mel features
+ *   graph.h     CSR adjacency, normalisation, link splits, k-fold, graph batches
+ *   loader.h    mini-batch loader (shuffle, augment, prefetch), data set registry
  */
 #ifndef LAB_LAB_H
 #define LAB_LAB_H
@@ -18,13 +26,21 @@
 #define LAB_VERSION_PATCH 0
 #define LAB_VERSION "0.1.0"
 
+#include "audio.h"
 #include "autograd.h"
+#include "config.h"
+#include "data.h"
 #include "error.h"
+#include "graph.h"
 #include "io.h"
+#include "loader.h"
+#include "metrics.h"
 #include "nn.h"
 #include "ops.h"
 #include "optim.h"
+#include "plugin.h"
 #include "rng.h"
+#include "run.h"
 #include "tensor.h"
 
 #ifdef __cplusplus

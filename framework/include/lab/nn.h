@@ -31,12 +31,15 @@ typedef struct lab_params {
 lab_params *lab_params_new(void);
 /* Releases every tensor. NULL is fine. */
 void lab_params_free(lab_params *p);
-/* Takes over the caller's reference to t (lab_keep()s it out of any scope),
- * marks it requires_grad, and returns it. A duplicate name is an error. */
+/* Takes over the caller's reference to t (lab_tensor_own()s it out of every
+ * scope), marks it requires_grad, and returns it. A duplicate or empty name
+ * is an error (NULL); the reference is then dropped, so nothing leaks. */
 lab_tensor *lab_params_add(lab_params *p, const char *name, lab_tensor *t);
 /* Same, but not trained (never requires grad, not counted as a parameter). */
 lab_tensor *lab_params_add_buffer(lab_params *p, const char *name, lab_tensor *t);
 lab_tensor *lab_params_get(const lab_params *p, const char *name);
+/* Position of name in the list, or -1. */
+int lab_params_index(const lab_params *p, const char *name);
 /* Number of trainable scalars. */
 int64_t lab_params_count(const lab_params *p);
 void lab_params_zero_grad(lab_params *p);
@@ -46,6 +49,14 @@ int lab_params_to(lab_params *p, lab_device dev);
 /* Copy values from src into the same-named tensors of dst (shapes must
  * match; names missing in src are an error unless allow_missing). */
 int lab_params_load(lab_params *dst, const lab_params *src, int allow_missing);
+/* Same, reading src's "<prefix><name>" for each dst name (checkpoints that
+ * hold "model." and "optim." entries). Nothing is copied unless all match. */
+int lab_params_load_prefix(lab_params *dst, const lab_params *src, const char *prefix, int allow_missing);
+/* Add every tensor of src to dst as "<prefix><name>", sharing it (retained),
+ * with src's trainable flag and without touching requires_grad: how to
+ * gather a model (and lab_optim_state_export) into one list to save. A
+ * name clash is an error and adds nothing. */
+int lab_params_extend(lab_params *dst, const lab_params *src, const char *prefix);
 
 /* --- initializers (in place, not recorded) ------------------------------- */
 typedef enum {
@@ -54,6 +65,7 @@ typedef enum {
     LAB_NONLIN_LEAKY_RELU,
     LAB_NONLIN_TANH,
     LAB_NONLIN_SIGMOID,
+    LAB_NONLIN_SELU, /* gain 3/4, as PyTorch */
 } lab_nonlin;
 
 typedef enum { LAB_FAN_IN = 0, LAB_FAN_OUT = 1 } lab_fan_mode;
@@ -77,7 +89,11 @@ int lab_init_uniform_std_(lab_tensor *t, lab_rng *rng, double std);
 /* Rows orthonormal (or columns, whichever is fewer), as torch.nn.init.orthogonal_. */
 int lab_init_orthogonal_(lab_tensor *t, lab_rng *rng, double gain);
 
-/* --- layers (PyTorch default initialisation) ------------------------------ */
+/* --- layers (PyTorch default initialisation) ------------------------------
+ * Tensors are named as in a PyTorch state_dict: "<name>.weight", ".bias",
+ * and for BatchNorm ".running_mean", ".running_var" (buffers). They are
+ * created on the cpu (lab_params_to moves them). A failing init (bad size,
+ * duplicate name) returns -1 and adds nothing to the list. */
 typedef struct lab_linear_layer {
     lab_tensor *w; /* [out, in] */
     lab_tensor *b; /* [out] or NULL */

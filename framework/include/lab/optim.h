@@ -27,7 +27,10 @@ typedef struct lab_optim_config {
     float beta1, beta2, eps; /* Adam(W) */
 } lab_optim_config;
 
-/* PyTorch's defaults for the kind (AdamW weight_decay 0.01). */
+/* PyTorch's defaults for the kind (AdamW weight_decay 0.01). torch.optim.SGD
+ * has no default lr; ours is 0.01. Update rules are PyTorch 1.13's, state
+ * is per parameter as in torch (a parameter without a gradient is skipped
+ * and its step count does not advance). */
 lab_optim_config lab_optim_defaults(lab_optim_kind kind);
 
 typedef struct lab_optim lab_optim;
@@ -43,7 +46,14 @@ void lab_optim_set_lr(lab_optim *o, float lr);
 float lab_optim_get_lr(const lab_optim *o);
 int64_t lab_optim_steps(const lab_optim *o);
 /* The optimizer state (moments, step count) as named tensors under prefix,
- * for checkpoints; the tensors are added to out (retained). */
+ * for checkpoints; the tensors are added to out (retained). Names, as in a
+ * torch state_dict: <prefix>kind and <prefix>step (i64 scalars: the kind
+ * and lab_optim_steps), and for each parameter that has state
+ * <prefix><name>.step plus .exp_avg and .exp_avg_sq (Adam, AdamW) or
+ * .momentum_buffer (SGD with momentum).
+ * Import checks every entry (kind, shapes, no unknown entries under a
+ * non-empty prefix) before changing anything; a parameter with no entries
+ * starts fresh. */
 int lab_optim_state_export(const lab_optim *o, lab_params *out, const char *prefix);
 int lab_optim_state_import(lab_optim *o, const lab_params *in, const char *prefix);
 
@@ -60,10 +70,16 @@ typedef struct lab_lr_schedule {
     int64_t warmup_steps; /* linear ramp from 0, before any kind */
 } lab_lr_schedule;
 
+/* The lr at a 0-based step: lr * step / warmup_steps during warmup, then
+ * the kind evaluated on the steps counted from the end of warmup (cosine
+ * spans total_steps - warmup_steps and stays at min_lr after it). NAN with
+ * an error for a bad schedule (step_size <= 0, total_steps <= warmup). */
 float lab_lr_at(const lab_lr_schedule *s, int64_t step);
 
 /* Scale all gradients so their global L2 norm is at most max_norm; returns
- * the norm before clipping (negative on error). */
+ * the norm before clipping (negative on error). As
+ * torch.nn.utils.clip_grad_norm_: trainable tensors with a gradient only,
+ * coefficient max_norm / (norm + 1e-6) when below 1. */
 float lab_clip_grad_norm(lab_params *p, float max_norm);
 
 #ifdef __cplusplus

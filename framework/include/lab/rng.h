@@ -17,7 +17,17 @@
 #ifndef LAB_RNG_H
 #define LAB_RNG_H
 
+#include <math.h>
+
 #include "tensor.h"
+
+/* The inline helpers below are compiled for the host and, in .cu files, for
+ * the GPU too: kernels/cuda/cuda_random.cu calls the very same code. */
+#if defined(__CUDACC__)
+#define LAB_RNG_HD __host__ __device__
+#else
+#define LAB_RNG_HD
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,7 +48,23 @@ lab_rng lab_rng_fork(const lab_rng *rng, uint64_t id);
 void lab_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 /* Map a 32-bit word to (0, 1] / a pair to N(0,1): shared with CUDA. */
-static inline float lab_rng_u01(uint32_t w) { return ((float)(w >> 8) + 1.0f) * (1.0f / 16777216.0f); }
+static inline LAB_RNG_HD float lab_rng_u01(uint32_t w) { return ((float)(w >> 8) + 1.0f) * (1.0f / 16777216.0f); }
+
+/* N(0, 1) from two words (Box–Muller, cos branch), the same bits on the CPU
+ * and on CUDA. log and cos are evaluated in double and rounded once to
+ * float: over the 2^24 values lab_rng_u01 can take, every exact result lies
+ * at least 9 double ulps away from a float rounding boundary (checked
+ * exhaustively by tests/parity/test_parity_random.c), so any double log/cos
+ * accurate to a few ulps (glibc's, CUDA's) rounds to the same float. The
+ * float versions (logf, cosf) differ between glibc and CUDA in the last bit
+ * for ~1% of inputs. The caller forms mean + std * g as two roundings (no
+ * fused multiply-add). */
+static inline LAB_RNG_HD float lab_rng_gauss(uint32_t w1, uint32_t w2)
+{
+    float l = (float)log((double)lab_rng_u01(w1));
+    float c = (float)cos((double)(6.28318530717958647692f * lab_rng_u01(w2)));
+    return sqrtf(-2.0f * l) * c;
+}
 
 /* Scalars (host), consuming words as described above. */
 uint32_t lab_rng_next_u32(lab_rng *rng);
