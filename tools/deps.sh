@@ -16,7 +16,15 @@ missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Optional: Python's safetensors package lets a test check checkpoint interop
+# both ways; without it that test skips and says so.
+opt_py() {
+  python3 -c "import safetensors, numpy" 2>/dev/null && return 0
+  [ "${1:-}" = "--install" ] || return 0
+  python3 -m pip install -q --disable-pip-version-check safetensors numpy >/dev/null 2>&1 \
+    || echo "deps: optional python safetensors not installed (interop test will skip)"
+}
+if [ ${#missing[@]} -eq 0 ]; then opt_py "${1:-}"; exit 0; fi
 if [ "${1:-}" != "--install" ]; then
   echo "missing packages: ${missing[*]} (run: make deps)" >&2
   exit 1
@@ -27,4 +35,5 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+opt_py --install
 echo "deps: done"

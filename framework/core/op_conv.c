@@ -107,7 +107,10 @@ static void conv2d_backward(lab_node *node, lab_tensor *gy)
         want_b = b && lab_node_needs_grad(node, 2);
     int T = conv_threads(x, g.N);
     lab_device dev = x->device;
-    lab_tensor *gx = want_x ? lab_tensor_zeros(LAB_F32, 4, x->shape, dev) : NULL;
+    /* col2im accumulates, so dx starts at zero; the 1x1 path writes it whole. */
+    lab_tensor *gx = !want_x ? NULL
+                     : g.direct ? lab_tensor_empty(LAB_F32, 4, x->shape, dev)
+                                : lab_tensor_zeros(LAB_F32, 4, x->shape, dev);
     int64_t cs[2] = {T, g.direct ? 1 : CKK * P};
     int64_t ws[2] = {T, g.O * CKK}, bs[2] = {T, g.O};
     lab_tensor *col = (want_w || (want_x && !g.direct)) ? lab_tensor_empty(LAB_F32, 2, cs, dev) : NULL;

@@ -455,7 +455,7 @@ int lab_gunzip(const uint8_t *in, size_t n, const char *name, size_t max_out, ui
             goto fail;
         }
         uint32_t crc = le32(s->in + s->pos), isize = le32(s->in + s->pos + 4);
-        uint32_t got = lab_crc32(0, s->out + s->base, s->len - s->base);
+        uint32_t got = s->len > s->base ? lab_crc32(0, s->out + s->base, s->len - s->base) : 0;
         if (crc != got) {
             lab_error_set("gzip: %s: CRC-32 mismatch (stored %08x, computed %08x): corrupt data", s->name, crc, got);
             goto fail;

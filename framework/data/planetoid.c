@@ -12,8 +12,9 @@
  *
  * Checked: the pickles' types and sizes (pickle.c), equal feature widths and
  * class counts across the parts, row counts (x with y, allx with ally, tx with
- * ty and test.index), test ids unique and starting right after allx, val
- * inside allx, and every graph id a node.
+ * ty and test.index), test ids unique, starting right after allx and spread
+ * over at most twice their number of ids, val inside allx, every graph id a
+ * node, and a dense feature matrix under LAB_DATA_MAX_BYTES.
  *
  * Tested by tests/unit/test_planetoid.c (Cora and CiteSeer against numbers
  * computed once with a Python reference loader, PubMed's present files,

@@ -174,7 +174,7 @@ int lab_run_plot(const char *run_dir, int *written)
         }
         closedir(dp);
     }
-    qsort(subs, (size_t)nsubs, sizeof *subs, cmp_name);
+    if (nsubs > 1) qsort(subs, (size_t)nsubs, sizeof *subs, cmp_name);
     for (int i = 0; i < nsubs && rc == 0; i++) {
         snprintf(path, sizeof path, "%s/%s/metrics.jsonl", run_dir, subs[i]);
         rc = read_metrics(&d, path, subs[i]);

@@ -78,13 +78,16 @@ char **lab_plugin_dirs(void)
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (len > 0) {
         exe[len] = '\0';
+        /* <prefix>/bin/labrun -> <prefix>, spelled without "..". */
         char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
             char d[PATH_MAX + 32];
-            snprintf(d, sizeof d, "%s/../plugins", exe);
+            snprintf(d, sizeof d, "%s/plugins", exe);
             if (push(&v, &n, d) < 0) goto oom;
-            snprintf(d, sizeof d, "%s/../lib/labrun/plugins", exe);
+            snprintf(d, sizeof d, "%s/lib/labrun/plugins", exe);
             if (push(&v, &n, d) < 0) goto oom;
         }
     }
@@ -136,7 +139,7 @@ char **lab_plugin_find_all(void)
         closedir(dp);
     }
     lab_plugin_dirs_free(dirs);
-    qsort(out, (size_t)n, sizeof *out, cmp_base);
+    if (n > 1) qsort(out, (size_t)n, sizeof *out, cmp_base);
     return out;
 oom:
     lab_plugin_dirs_free(dirs);

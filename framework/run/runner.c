@@ -473,8 +473,7 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
         if (status == LAB_RUN_OK && lab_run_stop_requested()) status = LAB_RUN_INTERRUPTED;
     }
 
-    if (run_write_results(&sum, status == LAB_RUN_OK ? opt->table : NULL) < 0)
-        run_logf(&log, "error: %s", lab_error());
+    if (run_write_results(&sum, NULL) < 0) run_logf(&log, "error: %s", lab_error());
     char took[32];
     run_fmt_duration(run_now() - t_run, took, sizeof took);
     if (status == LAB_RUN_OK) {
@@ -484,6 +483,15 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
         else
             run_logf(&log, "plots skipped: %s", lab_error());
         run_logf(&log, "finished in %s; results in %s/results.md", took, dir);
+        /* The table last, after the log, so it ends what a terminal shows. */
+        snprintf(path, sizeof path, "%s/results.md", dir);
+        char *md = opt->table ? run_read_file(path, NULL) : NULL;
+        if (md) {
+            fflush(stderr);
+            fprintf(opt->table, "\n%s", md);
+            fflush(opt->table);
+            free(md);
+        }
     } else if (status == LAB_RUN_INTERRUPTED) {
         run_logf(&log, "interrupted after %s; continue with: labrun %s %s/config.ini run.resume=%s", took, p->name,
                  dir, dir);

@@ -3,7 +3,9 @@
  *
  * im2col writes each row (c, i, j) of col as OH runs of OW values: the
  * in-bounds part of a run is a plain copy when stride is 1, the padding
- * margins are zero-filled, so the inner loop has no per-element bounds test.
+ * margins are zero-filled, so the inner loop has no per-element bounds test;
+ * with stride 1 and "same" width a whole row of col is one block copy of the
+ * shifted channel plane. 2x2/2 max pooling (the common case) is vectorised.
  * col2im and the pooling kernels split work by channel (or plane), never
  * across one, so no two threads touch the same output element. The calls
  * stay single-threaded when already inside a parallel region (the conv op
@@ -13,7 +15,6 @@
  * (stride 1 and 2, padding, non-square kernels, 1x1 images, windows that
  * overhang the border) and end to end through lab_conv2d and the pools.
  */
-#include <math.h>
 #include <omp.h>
 #include <string.h>
 
@@ -33,6 +34,35 @@ static inline void valid_range(int64_t OW, int64_t W, int stride, int pad, int j
     *hi = b;
 }
 
+/* One im2col row for stride 1 when the output is as wide as the input
+ * ("same" padding): the row is the channel plane shifted by (di, dj) rows
+ * and columns, so the in-bounds rows are one block copy; the columns that
+ * wrapped around ([0, lo) and [hi, W) of every row) and the rows outside
+ * the image are then zeroed. */
+static void im2col_row_same(const float *xc, int64_t H, int64_t W, int64_t OH, int64_t di, int64_t dj,
+                            int64_t lo, int64_t hi, float *out)
+{
+    int64_t o0 = di < 0 ? -di : 0, o1 = H - di < OH ? H - di : OH;
+    if (o1 < o0) o1 = o0;
+    memset(out, 0, (size_t)(o0 * W) * sizeof *out);
+    memset(out + o1 * W, 0, (size_t)((OH - o1) * W) * sizeof *out);
+    if (o1 == o0) return;
+    int64_t ds = o0 * W, ss = (o0 + di) * W + dj, len = (o1 - o0) * W;
+    /* Trimmed ends fall in wrapped columns, which are zeroed below. */
+    if (ss < 0) {
+        ds -= ss;
+        len += ss;
+        ss = 0;
+    }
+    if (ss + len > H * W) len = H * W - ss;
+    if (len > 0) memcpy(out + ds, xc + ss, (size_t)len * sizeof *out);
+    for (int64_t oh = o0; oh < o1; oh++) {
+        float *r = out + oh * W;
+        for (int64_t ow = 0; ow < lo; ow++) r[ow] = 0.0f;
+        for (int64_t ow = hi; ow < W; ow++) r[ow] = 0.0f;
+    }
+}
+
 static void cpu_im2col(const float *x, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride,
                        int pad, int64_t OH, int64_t OW, float *col)
 {
@@ -45,6 +75,10 @@ static void cpu_im2col(const float *x, int64_t C, int64_t H, int64_t W, int kh, 
         float *out = col + r * OH * OW;
         int64_t lo, hi;
         valid_range(OW, W, stride, pad, j, &lo, &hi);
+        if (stride == 1 && OW == W) {
+            im2col_row_same(xc, H, W, OH, i - pad, j - pad, lo, hi, out);
+            continue;
+        }
         for (int64_t oh = 0; oh < OH; oh++, out += OW) {
             int64_t ih = oh * stride - pad + i;
             if (ih < 0 || ih >= H) {

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cpu_int.h"
+#include "cpu_math.h"
 
 /* --- the strided iterator ------------------------------------------------ */
 
@@ -95,23 +96,22 @@ static void iter_run(const iter *it, void *ctx, iter_body body)
 
 /* --- unary ----------------------------------------------------------------- */
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 /* Every case is its own loop so the op switch stays outside the elements. */
 #define UNARY_LOOP(EXPR)                                                                           \
     do {                                                                                           \
-        _Pragma("omp parallel for simd schedule(static) if (parallel : n > LAB_CPU_PAR_MIN)")                 \
-        for (int64_t i = 0; i < n; i++) {                                                          \
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++)                                        \
+        {                                                                                          \
             float v = x[i];                                                                        \
             y[i] = (EXPR);                                                                         \
         }                                                                                          \
     } while (0)
 
-static void cpu_unary(lab_unary_op op, int64_t n, float *y, const float *x, float p0, float p1)
+LAB_CPU_CLONES static void unary_span(lab_unary_op op, int64_t n, float *y, const float *x, float p0,
+                                      float p1)
 {
     switch (op) {
     case LAB_UN_NEG: UNARY_LOOP(-v); break;
-    case LAB_UN_EXP: UNARY_LOOP(expf(v)); break;
+    case LAB_UN_EXP: UNARY_LOOP(lab_cpu_expf(v)); break;
     case LAB_UN_LOG: UNARY_LOOP(logf(v)); break;
     case LAB_UN_SQRT: UNARY_LOOP(sqrtf(v)); break;
     case LAB_UN_RSQRT: UNARY_LOOP(1.0f / sqrtf(v)); break;
@@ -121,12 +121,12 @@ static void cpu_unary(lab_unary_op op, int64_t n, float *y, const float *x, floa
     case LAB_UN_COS: UNARY_LOOP(cosf(v)); break;
     /* `v < 0 ? 0 : v` rather than fmaxf so that NaN propagates (as PyTorch). */
     case LAB_UN_RELU: UNARY_LOOP(v < 0.0f ? 0.0f : v); break;
-    case LAB_UN_LEAKY_RELU: UNARY_LOOP(v < 0.0f ? p0 * v : v); break;
+    case LAB_UN_LEAKY_RELU: UNARY_LOOP(lab_cpu_select(v < 0.0f, p0 * v, v)); break;
     /* 1 + erf(x/sqrt2) written as erfc(-x/sqrt2): no cancellation for x < 0. */
     case LAB_UN_GELU: UNARY_LOOP(0.5f * v * erfcf(-v * (float)M_SQRT1_2)); break;
-    case LAB_UN_SILU: UNARY_LOOP(v / (1.0f + expf(-v))); break;
+    case LAB_UN_SILU: UNARY_LOOP(v * lab_cpu_sigmoidf(v)); break;
     case LAB_UN_TANH: UNARY_LOOP(tanhf(v)); break;
-    case LAB_UN_SIGMOID: UNARY_LOOP(sigmoidf(v)); break;
+    case LAB_UN_SIGMOID: UNARY_LOOP(lab_cpu_sigmoidf(v)); break;
     /* PyTorch's threshold: above 20, log1p(e^x) == x in f32. */
     case LAB_UN_SOFTPLUS: UNARY_LOOP(v > 20.0f ? v : log1pf(expf(v))); break;
     case LAB_UN_POW:
@@ -142,14 +142,29 @@ static void cpu_unary(lab_unary_op op, int64_t n, float *y, const float *x, floa
     }
 }
 
+/* Flat maps: one span when small, else IT_CHUNK-sized spans over threads. */
+static void cpu_unary(lab_unary_op op, int64_t n, float *y, const float *x, float p0, float p1)
+{
+    if (n <= LAB_CPU_PAR_MIN) {
+        unary_span(op, n, y, x, p0, p1);
+        return;
+    }
+    int64_t nc = (n + IT_CHUNK - 1) / IT_CHUNK;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t o = c * IT_CHUNK, len = n - o < IT_CHUNK ? n - o : IT_CHUNK;
+        unary_span(op, len, y + o, x + o, p0, p1);
+    }
+}
+
 /* EXPR reads g (the output gradient) and X / Y (input and output of the
  * forward): only the operands an op's derivative needs are loaded. */
 #define X x[i]
 #define Y y[i]
 #define UNARY_BW_LOOP(EXPR)                                                                        \
     do {                                                                                           \
-        _Pragma("omp parallel for simd schedule(static) if (parallel : n > LAB_CPU_PAR_MIN)")                 \
-        for (int64_t i = 0; i < n; i++) {                                                          \
+        _Pragma("omp simd") for (int64_t i = 0; i < n; i++)                                        \
+        {                                                                                          \
             float g = gy[i];                                                                       \
             gx[i] = (EXPR);                                                                        \
         }                                                                                          \
@@ -157,8 +172,8 @@ static void cpu_unary(lab_unary_op op, int64_t n, float *y, const float *x, floa
 
 /* Derivatives follow PyTorch's conventions at kinks: relu'(0) = 0, |x|'(0) =
  * 0, clamp passes the gradient on the closed interval [lo, hi]. */
-static void cpu_unary_backward(lab_unary_op op, int64_t n, float *gx, const float *gy, const float *x,
-                               const float *y, float p0, float p1)
+LAB_CPU_CLONES static void unary_bw_span(lab_unary_op op, int64_t n, float *gx, const float *gy,
+                                         const float *x, const float *y, float p0, float p1)
 {
     const float inv_sqrt_2pi = 0.39894228040143267794f;
     switch (op) {
@@ -172,15 +187,17 @@ static void cpu_unary_backward(lab_unary_op op, int64_t n, float *gx, const floa
     case LAB_UN_SIN: UNARY_BW_LOOP(g * cosf(X)); break;
     case LAB_UN_COS: UNARY_BW_LOOP(-g * sinf(X)); break;
     case LAB_UN_RELU: UNARY_BW_LOOP(X > 0.0f ? g : 0.0f); break;
-    case LAB_UN_LEAKY_RELU: UNARY_BW_LOOP(X > 0.0f ? g : p0 * g); break;
+    case LAB_UN_LEAKY_RELU: UNARY_BW_LOOP(lab_cpu_select(X > 0.0f, g, p0 * g)); break;
     case LAB_UN_GELU:
         UNARY_BW_LOOP(g * (0.5f * erfcf(-X * (float)M_SQRT1_2) +
-                           X * inv_sqrt_2pi * expf(-0.5f * X * X)));
+                           X * inv_sqrt_2pi * lab_cpu_expf(-0.5f * X * X)));
         break;
-    case LAB_UN_SILU: UNARY_BW_LOOP(g * sigmoidf(X) * (1.0f + X * (1.0f - sigmoidf(X)))); break;
+    case LAB_UN_SILU:
+        UNARY_BW_LOOP(g * lab_cpu_sigmoidf(X) * (1.0f + X * (1.0f - lab_cpu_sigmoidf(X))));
+        break;
     case LAB_UN_TANH: UNARY_BW_LOOP(g * (1.0f - Y * Y)); break;
     case LAB_UN_SIGMOID: UNARY_BW_LOOP(g * Y * (1.0f - Y)); break;
-    case LAB_UN_SOFTPLUS: UNARY_BW_LOOP(X > 20.0f ? g : g * sigmoidf(X)); break;
+    case LAB_UN_SOFTPLUS: UNARY_BW_LOOP(lab_cpu_select(X > 20.0f, g, g * lab_cpu_sigmoidf(X))); break;
     case LAB_UN_POW:
         if (p0 == 0.0f) UNARY_BW_LOOP(((void)g, 0.0f));
         else if (p0 == 2.0f) UNARY_BW_LOOP(2.0f * X * g);
@@ -195,6 +212,22 @@ static void cpu_unary_backward(lab_unary_op op, int64_t n, float *gx, const floa
 #undef X
 #undef Y
 
+static void cpu_unary_backward(lab_unary_op op, int64_t n, float *gx, const float *gy, const float *x,
+                               const float *y, float p0, float p1)
+{
+    if (n <= LAB_CPU_PAR_MIN) {
+        unary_bw_span(op, n, gx, gy, x, y, p0, p1);
+        return;
+    }
+    int64_t nc = (n + IT_CHUNK - 1) / IT_CHUNK;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t o = c * IT_CHUNK, len = n - o < IT_CHUNK ? n - o : IT_CHUNK;
+        /* x or y may be NULL for ops whose derivative does not read them */
+        unary_bw_span(op, len, gx + o, gy + o, x ? x + o : NULL, y ? y + o : NULL, p0, p1);
+    }
+}
+
 /* --- binary ----------------------------------------------------------------- */
 
 typedef void (*bin_row)(int64_t n, float *y, const float *a, int64_t sa, const float *b, int64_t sb);
@@ -202,8 +235,8 @@ typedef void (*bin_row)(int64_t n, float *y, const float *a, int64_t sa, const f
 /* One row kernel per op, specialised on the inner strides the iterator
  * leaves: both contiguous, either operand a per-row scalar, or general. */
 #define DEF_BIN(NAME, EXPR)                                                                        \
-    static void bin_##NAME(int64_t n, float *y, const float *a, int64_t sa, const float *b,       \
-                           int64_t sb)                                                             \
+    LAB_CPU_CLONES static void bin_##NAME(int64_t n, float *y, const float *a, int64_t sa,         \
+                                          const float *b, int64_t sb)                              \
     {                                                                                              \
         if (sa == 1 && sb == 1) {                                                                  \
             _Pragma("omp simd") for (int64_t i = 0; i < n; i++)                                    \
@@ -288,7 +321,7 @@ typedef struct {
     const float *c, *a, *b;
 } where_ctx;
 
-static void where_body(void *ctx, int64_t n, const int64_t *off, const int64_t *inner)
+LAB_CPU_CLONES static void where_body(void *ctx, int64_t n, const int64_t *off, const int64_t *inner)
 {
     const where_ctx *w = ctx;
     float *y = w->y + off[0];
@@ -356,20 +389,93 @@ static void copy_body(void *ctx, int64_t n, const int64_t *off, const int64_t *i
     }
 }
 
+/* Transposes: the destination walks the last dim contiguously while the
+ * source walks dim p contiguously. Row-by-row copying would read the source
+ * a cache line per element; TILE x TILE blocks keep both sides in cache. */
+#define TILE 32
+
+#define TILE_LOOP(T)                                                                               \
+    do {                                                                                           \
+        T *d = (T *)dst + od;                                                                      \
+        const T *sp = (const T *)src + os;                                                         \
+        for (int64_t i = 0; i < ni; i++)                                                           \
+            for (int64_t j = 0; j < nj; j++) d[i * dsp + j] = sp[i + j * ssl];                     \
+    } while (0)
+
+static void copy_tiled(const iter *it, int p, size_t e, char *dst, const char *src)
+{
+    const int nd = it->nd, q = nd - 1;
+    const int64_t np = it->shape[p], nq = it->shape[q];
+    const int64_t dsp = it->st[0][p], ssl = it->st[1][q];
+    int64_t planes = 1;
+    for (int d = 0; d < q; d++)
+        if (d != p) planes *= it->shape[d];
+    const int64_t tp = (np + TILE - 1) / TILE, tq = (nq + TILE - 1) / TILE;
+    const int64_t items = planes * tp * tq;
+#pragma omp parallel for schedule(static) if (planes * np * nq > LAB_CPU_PAR_MIN)
+    for (int64_t w = 0; w < items; w++) {
+        int64_t r = w / (tp * tq), t = w % (tp * tq);
+        int64_t i0 = (t / tq) * TILE, j0 = (t % tq) * TILE;
+        int64_t od = 0, os = 0;
+        for (int d = q - 1; d >= 0; d--) {
+            if (d == p) continue;
+            int64_t i = r % it->shape[d];
+            r /= it->shape[d];
+            od += i * it->st[0][d];
+            os += i * it->st[1][d];
+        }
+        od += i0 * dsp + j0;
+        os += i0 + j0 * ssl;
+        int64_t ni = np - i0 < TILE ? np - i0 : TILE, nj = nq - j0 < TILE ? nq - j0 : TILE;
+        if (e == 4) {
+            TILE_LOOP(float);
+        } else if (e == 8) {
+            TILE_LOOP(int64_t);
+        } else {
+            for (int64_t i = 0; i < ni; i++)
+                for (int64_t j = 0; j < nj; j++)
+                    memcpy(dst + (size_t)(od + i * dsp + j) * e, src + (size_t)(os + i + j * ssl) * e, e);
+        }
+    }
+}
+
 static void cpu_strided_copy(int ndim, const int64_t *shape, size_t elem, void *dst, const int64_t *ds,
                              const void *src, const int64_t *ss)
 {
     const int64_t *strides[2] = {ds, ss};
     iter it;
     iter_init(&it, ndim, shape, 2, strides);
+    const int q = it.nd - 1;
+    if (q >= 1 && it.st[0][q] == 1 && it.st[1][q] > 1 && it.shape[q] >= 8) {
+        for (int p = q - 1; p >= 0; p--) {
+            if (it.st[1][p] == 1 && it.shape[p] >= 8) {
+                copy_tiled(&it, p, elem, dst, src);
+                return;
+            }
+        }
+    }
     copy_ctx c = {elem, dst, src};
     iter_run(&it, &c, copy_body);
 }
 
+LAB_CPU_CLONES static void accumulate_span(int64_t n, float *y, const float *x)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
 static void cpu_accumulate(int64_t n, float *y, const float *x)
 {
-#pragma omp parallel for simd schedule(static) if (parallel : n > LAB_CPU_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+    if (n <= LAB_CPU_PAR_MIN) {
+        accumulate_span(n, y, x);
+        return;
+    }
+    int64_t nc = (n + IT_CHUNK - 1) / IT_CHUNK;
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < nc; c++) {
+        int64_t o = c * IT_CHUNK, len = n - o < IT_CHUNK ? n - o : IT_CHUNK;
+        accumulate_span(len, y + o, x + o);
+    }
 }
 
 void lab_cpu_install_elementwise(lab_backend *be)

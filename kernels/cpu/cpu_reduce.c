@@ -12,7 +12,9 @@
  * Conventions: NaN wins max/min (as torch.max); an empty reduction (n == 0)
  * gives the identity (0, -inf, +inf) with arg -1. Softmax subtracts the row
  * maximum, so large inputs do not overflow; a row of all -inf gives NaN as
- * in PyTorch.
+ * in PyTorch. Softmax outputs must not alias their inputs (y is used as
+ * scratch before x is read for the last time). Reductions over rows shorter
+ * than SHORT_ROW run scalar (cheaper than combining SIMD lanes).
  *
  * Tested in tests/unit/test_reduce.c against ref_reduce.c on random shapes
  * (every dim, keepdim, size-1 and empty dims) and by gradchecks. */
@@ -21,17 +23,53 @@
 #include <stdlib.h>
 
 #include "cpu_int.h"
+#include "cpu_math.h"
 
 #define SUM_BLOCK 4096
 #define COL_BLOCK 256
 
-static double row_sum(int64_t n, const float *x)
+/* Rows shorter than this reduce in plain scalar loops: combining the lanes
+ * of an `omp simd reduction` costs ~100 cycles, more than a 10-class row. */
+#define SHORT_ROW 64
+
+static inline double vsum(int64_t n, const float *x)
 {
     double s = 0;
+    if (n < SHORT_ROW) {
+        for (int64_t i = 0; i < n; i++) s += x[i];
+        return s;
+    }
 #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++) s += x[i];
     return s;
 }
+
+static inline double vdot(int64_t n, const float *a, const float *b)
+{
+    double s = 0;
+    if (n < SHORT_ROW) {
+        for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+        return s;
+    }
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Ignores NaN (the softmax that follows turns a NaN row into NaN anyway). */
+static inline float vmax(int64_t n, const float *x)
+{
+    float m = -INFINITY;
+    if (n < SHORT_ROW) {
+        for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+        return m;
+    }
+#pragma omp simd reduction(max : m)
+    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+LAB_CPU_CLONES static double row_sum(int64_t n, const float *x) { return vsum(n, x); }
 
 /* The first extreme of x[0..n) (sign = +1: max, -1: min); NaN counts as the
  * extreme. Returns its index, -1 when n == 0. */
@@ -63,7 +101,7 @@ static int64_t row_argext(int64_t n, const float *x, int sign, float *out)
 }
 
 /* inner > 1: reduce columns [c0, c0 + w) of one outer slice. */
-static void cols_reduce(lab_reduce_op op, int64_t n, int64_t inner, int64_t w, float *y, int64_t *arg,
+LAB_CPU_CLONES static void cols_reduce(lab_reduce_op op, int64_t n, int64_t inner, int64_t w, float *y, int64_t *arg,
                         const float *x)
 {
     if (op == LAB_RED_SUM) {
@@ -184,34 +222,29 @@ static void cpu_reduce(lab_reduce_op op, int64_t outer, int64_t n, int64_t inner
 
 /* --- softmax ------------------------------------------------------------- */
 
-static void softmax_row(int64_t n, float *y, const float *x, int take_log)
+/* exp(x - max) goes into y first, then is summed (in double) and either
+ * normalised or replaced by the log form: no loop mixes a reduction with
+ * the exp, so each vectorises on its own. */
+LAB_CPU_CLONES static void softmax_row(int64_t n, float *y, const float *x, int take_log)
 {
-    float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
-    double s = 0; /* long rows: a double sum keeps 1e-7 relative accuracy */
+    const float m = vmax(n, x);
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = lab_cpu_expf(x[i] - m);
+    const double s = vsum(n, y);
     if (take_log) {
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < n; i++) s += expf(x[i] - m);
         /* (x - m) - log s, not x - (m + log s): exact for the largest entry. */
-        float ls = (float)log(s);
+        const float ls = (float)log(s);
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m) - ls;
     } else {
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < n; i++) {
-            float e = expf(x[i] - m);
-            y[i] = e;
-            s += e;
-        }
-        float r = (float)(1.0 / s);
+        const float r = (float)(1.0 / s);
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) y[i] *= r;
     }
 }
 
 /* inner > 1: columns [0, w) of one outer slice, rows strided by inner. */
-static void softmax_cols(int64_t n, int64_t inner, int64_t w, float *y, const float *x, int take_log)
+LAB_CPU_CLONES static void softmax_cols(int64_t n, int64_t inner, int64_t w, float *y, const float *x, int take_log)
 {
     float m[COL_BLOCK];
     double s[COL_BLOCK];
@@ -228,7 +261,7 @@ static void softmax_cols(int64_t n, int64_t inner, int64_t w, float *y, const fl
         const float *row = x + j * inner;
         float *out = y + j * inner;
         for (int64_t c = 0; c < w; c++) {
-            float e = expf(row[c] - m[c]);
+            float e = lab_cpu_expf(row[c] - m[c]);
             if (!take_log) out[c] = e;
             s[c] += e;
         }
@@ -268,24 +301,20 @@ static void cpu_softmax(int64_t outer, int64_t n, int64_t inner, float *y, const
 
 /* softmax:     gx = y * (gy - sum(gy * y))
  * log_softmax: gx = gy - exp(y) * sum(gy) */
-static void softmax_bw_row(int64_t n, float *gx, const float *gy, const float *y, int take_log)
+LAB_CPU_CLONES static void softmax_bw_row(int64_t n, float *gx, const float *gy, const float *y, int take_log)
 {
-    double s = 0;
     if (take_log) {
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < n; i++) s += gy[i];
+        const float s = (float)vsum(n, gy);
 #pragma omp simd
-        for (int64_t i = 0; i < n; i++) gx[i] = gy[i] - expf(y[i]) * (float)s;
+        for (int64_t i = 0; i < n; i++) gx[i] = gy[i] - lab_cpu_expf(y[i]) * s;
     } else {
-#pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < n; i++) s += gy[i] * y[i];
-        const float sf = (float)s;
+        const float s = (float)vdot(n, gy, y);
 #pragma omp simd
-        for (int64_t i = 0; i < n; i++) gx[i] = y[i] * (gy[i] - sf);
+        for (int64_t i = 0; i < n; i++) gx[i] = y[i] * (gy[i] - s);
     }
 }
 
-static void softmax_bw_cols(int64_t n, int64_t inner, int64_t w, float *gx, const float *gy,
+LAB_CPU_CLONES static void softmax_bw_cols(int64_t n, int64_t inner, int64_t w, float *gx, const float *gy,
                             const float *y, int take_log)
 {
     double s[COL_BLOCK];
@@ -304,7 +333,7 @@ static void softmax_bw_cols(int64_t n, int64_t inner, int64_t w, float *gx, cons
         const float *g = gy + j * inner, *v = y + j * inner;
         float *out = gx + j * inner;
         if (take_log) {
-            for (int64_t c = 0; c < w; c++) out[c] = g[c] - expf(v[c]) * (float)s[c];
+            for (int64_t c = 0; c < w; c++) out[c] = g[c] - lab_cpu_expf(v[c]) * (float)s[c];
         } else {
 #pragma omp simd
             for (int64_t c = 0; c < w; c++) out[c] = v[c] * (g[c] - (float)s[c]);

@@ -11,6 +11,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "virgo_int.h"
@@ -69,6 +70,7 @@ static const lab_param params[] = {
     LAB_PARAM_STRING("variance", "doc", "", "markdown report to write (with figures next to it); empty: none"),
     LAB_PARAM_ENUM("table", "name", "none", "none|nc|lp|gc|variance", "the table the last trial writes"),
     LAB_PARAM_STRING("table", "out", "", "where the table goes (docs/results/virgo-<table>.md)"),
+    LAB_PARAM_STRING("table", "command", "", "the command named in the table's header (empty: the table's default)"),
 };
 
 /* --- options ------------------------------------------------------------------------ */
@@ -118,6 +120,7 @@ static int read_opts(lab_ctx *ctx, virgo_opts *o)
     o->grad_clip = lab_cfg_get_float(c, "train.grad_clip");
     o->table = lab_cfg_get_str(c, "table.name");
     o->table_out = lab_cfg_get_str(c, "table.out");
+    o->table_cmd = lab_cfg_get_str(c, "table.command");
     if (strcmp(o->table, "none") != 0 && !o->table_out[0])
         return lab_error_set("table.name = %s needs table.out (e.g. docs/results/virgo-%s.md)", o->table, o->table);
 
@@ -217,19 +220,8 @@ int virgo_record(lab_ctx *ctx, const virgo_opts *o, const lab_kv *res, int nres)
 
 /* --- node classification ----------------------------------------------------------------- */
 
-typedef struct {
-    int64_t n, f, c;
-    lab_tensor *x;        /* f32 [N, F] (cpu, owned) */
-    lab_csr *xs;          /* sparse copy on the device when the features are sparse, else NULL */
-    lab_tensor *xd;       /* dense features on the device when xs is NULL */
-    lab_tensor *edges;    /* i64 [2, E] (cpu, owned) */
-    lab_tensor *y;        /* i64 [N] on the device (single-label), or NULL */
-    lab_tensor *ym;       /* f32 [N, T] on the device (multi-label, ROC-AUC), or NULL */
-    lab_tensor *idx[3];   /* train, val, test (device) */
-    int symmetrize;
-} node_data;
 
-static void node_data_free(node_data *d)
+void virgo_node_data_free(virgo_node_data *d)
 {
     lab_tensor_release(d->x);
     lab_csr_release(d->xs);
@@ -240,7 +232,7 @@ static void node_data_free(node_data *d)
     for (int i = 0; i < 3; i++) lab_tensor_release(d->idx[i]);
 }
 
-static lab_tensor *own_on(lab_tensor *t, lab_device dev)
+lab_tensor *virgo_own_on(lab_tensor *t, lab_device dev)
 {
     if (!t) return NULL;
     return lab_tensor_own(dev.type == LAB_DEV_CPU ? lab_tensor_retain(t) : lab_tensor_to(t, dev));
@@ -261,7 +253,7 @@ static lab_tensor *with_reverse(const lab_tensor *e)
     return r;
 }
 
-static int load_node_data(lab_ctx *ctx, const virgo_opts *o, node_data *d)
+int virgo_node_data_load(lab_ctx *ctx, const virgo_opts *o, virgo_node_data *d)
 {
     lab_device dev = lab_ctx_device(ctx);
     memset(d, 0, sizeof *d);
@@ -291,7 +283,7 @@ static int load_node_data(lab_ctx *ctx, const virgo_opts *o, node_data *d)
         if (og->num_tasks == 1) {
             labels = lab_tensor_cast(lab_reshape(og->node_label, 1, (int64_t[]){d->n}), LAB_I64);
         } else {
-            d->ym = own_on(og->node_label, dev);
+            d->ym = virgo_own_on(og->node_label, dev);
         }
         split[0] = og->train_idx, split[1] = og->valid_idx, split[2] = og->test_idx;
         d->symmetrize = lab_cfg_get_bool(lab_ctx_cfg(ctx), "data.symmetrize");
@@ -319,19 +311,19 @@ static int load_node_data(lab_ctx *ctx, const virgo_opts *o, node_data *d)
         int64_t mx = 0;
         for (int64_t i = 0; i < d->n; i++) mx = l[i] > mx ? l[i] : mx;
         d->c = mx + 1;
-        d->y = own_on(labels, dev);
+        d->y = virgo_own_on(labels, dev);
     } else {
         d->c = og->num_tasks;
     }
     for (int i = 0; i < 3; i++)
-        if (!(d->idx[i] = own_on(split[i], dev))) goto out;
+        if (!(d->idx[i] = virgo_own_on(split[i], dev))) goto out;
     /* Bag-of-words features are ~1% dense: multiply them as a CSR. */
     int64_t nnz = 0;
     const float *xv = lab_tensor_f32(d->x);
     for (int64_t i = 0; i < d->x->numel; i++) nnz += xv[i] != 0;
     if ((double)nnz < 0.2 * (double)d->x->numel) {
         if (!(d->xs = lab_gnn_features_csr(d->x, dev))) goto out;
-    } else if (!(d->xd = own_on(d->x, dev))) {
+    } else if (!(d->xd = virgo_own_on(d->x, dev))) {
         goto out;
     }
     lab_ctx_log(ctx, "%s: %lld nodes, %lld edges, %lld features (%s), %lld %s; split %lld/%lld/%lld", o->data,
@@ -343,12 +335,12 @@ out:
     lab_scope_end();
     lab_dataset_free(ds);
     lab_ogb_free(og);
-    if (rc < 0) node_data_free(d);
+    if (rc < 0) virgo_node_data_free(d);
     return rc;
 }
 
 /* Accuracy (%) or mean ROC-AUC (%) of logits on one split. */
-static double node_score(const node_data *d, lab_tensor *logits, int split)
+double virgo_node_score(const virgo_node_data *d, lab_tensor *logits, int split)
 {
     lab_scope_begin();
     double s = NAN;
@@ -370,8 +362,8 @@ static double node_score(const node_data *d, lab_tensor *logits, int split)
 
 int virgo_node(lab_ctx *ctx, const virgo_opts *o)
 {
-    node_data d;
-    if (load_node_data(ctx, o, &d) < 0) return -1;
+    virgo_node_data d;
+    if (virgo_node_data_load(ctx, o, &d) < 0) return -1;
     lab_device dev = lab_ctx_device(ctx);
     lab_rng *rng = lab_ctx_rng(ctx);
     lab_params *p = lab_params_new();
@@ -397,15 +389,21 @@ int virgo_node(lab_ctx *ctx, const virgo_opts *o)
     if (lab_ctx_checkpoint_load(ctx, &e0, &s0) < 0) goto out;
     float bk[4] = {-1, NAN, -1, 0}; /* best val, its test, its epoch, epochs without improvement */
     if (e0 > 0 && lab_tensor_copy_to_host(state, bk) < 0) goto out;
+    /* Without dropout and BatchNorm the forward pass does not depend on
+     * the mode, so the taped forward at the parameters after step e both
+     * evaluates epoch e and trains step e + 1: one forward per epoch. */
+    int reuse = o->dropout == 0 && !o->batchnorm;
+    lab_tensor *cur = NULL; /* owned: the taped logits at the current parameters */
     int64_t e = e0;
     for (; e < o->epochs; e++) {
         if (lab_ctx_should_stop(ctx)) {
             lab_tensor_copy_from_host(state, bk);
             rc = lab_ctx_checkpoint_save(ctx, e, 0);
+            lab_tensor_release(cur);
             goto out;
         }
         lab_scope_begin();
-        lab_tensor *logits = lab_gnn_model_forward(m, g, d.xd, d.xs, 1, rng, NULL);
+        lab_tensor *logits = cur ? cur : lab_gnn_model_forward(m, g, d.xd, d.xs, 1, rng, NULL);
         lab_tensor *lt = lab_index_select(logits, 0, d.idx[0]);
         lab_tensor *loss = d.y ? lab_cross_entropy(lt, lab_index_select(d.y, 0, d.idx[0]))
                                : lab_bce_with_logits(lt, lab_index_select(d.ym, 0, d.idx[0]));
@@ -414,13 +412,26 @@ int virgo_node(lab_ctx *ctx, const virgo_opts *o)
         ok = ok && lab_optim_step(opt) == 0;
         lab_optim_zero_grad(opt);
         double lv = ok ? lab_tensor_item(loss) : NAN;
-        /* Evaluate after the step, without a tape. */
+        lab_tensor_release(cur);
+        cur = NULL;
+        /* Evaluate after the step. */
+        lab_tensor *ev = NULL;
+        if (ok && reuse) {
+            ev = cur = lab_gnn_model_forward(m, g, d.xd, d.xs, 1, rng, NULL);
+            if (cur) lab_tensor_own(cur);
+        } else if (ok) {
+            int pg = lab_grad_set_enabled(0);
+            ev = lab_gnn_model_forward(m, g, d.xd, d.xs, 0, NULL, NULL);
+            lab_grad_set_enabled(pg);
+        }
         int prev = lab_grad_set_enabled(0);
-        lab_tensor *ev = ok ? lab_gnn_model_forward(m, g, d.xd, d.xs, 0, NULL, NULL) : NULL;
-        double va = ev ? node_score(&d, ev, 1) : NAN, te = ev ? node_score(&d, ev, 2) : NAN;
+        double va = ev ? virgo_node_score(&d, ev, 1) : NAN, te = ev ? virgo_node_score(&d, ev, 2) : NAN;
         lab_grad_set_enabled(prev);
         lab_scope_end();
-        if (!ok || !ev || isnan(va)) goto out;
+        if (!ok || !ev || isnan(va)) {
+            lab_tensor_release(cur);
+            goto out;
+        }
         lab_ctx_progress(ctx, e, o->epochs, 1, 1);
         lab_ctx_metrics(ctx, "train", LAB_KV({"loss", lv}));
         lab_ctx_metrics(ctx, "val", LAB_KV({"score", va}));
@@ -432,6 +443,7 @@ int virgo_node(lab_ctx *ctx, const virgo_opts *o)
             break;
         }
     }
+    lab_tensor_release(cur);
     /* The best-val checkpoint's test score: evaluation is deterministic, so
      * the score recorded at that epoch is what restoring it would give. */
     const char *metric = d.y ? "test_acc" : "test_rocauc";
@@ -453,7 +465,7 @@ out:
     lab_gnn_graph_free(gs);
     lab_tensor_release(model_edges);
     lab_params_free(p);
-    node_data_free(&d);
+    virgo_node_data_free(&d);
     return rc;
 }
 

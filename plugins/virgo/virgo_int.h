@@ -36,6 +36,7 @@ typedef struct virgo_opts {
     int n_hits;
 
     const char *table, *table_out;
+    const char *table_cmd; /* the command the table's header names */
 } virgo_opts;
 
 /* --- virgo.c ------------------------------------------------------------------ */
@@ -51,6 +52,25 @@ lab_optim *virgo_optim(const virgo_opts *o, lab_params *p);
 int virgo_record(lab_ctx *ctx, const virgo_opts *o, const lab_kv *res, int nres);
 /* Model config from the options. */
 lab_gnn_model_cfg virgo_model_cfg(const virgo_opts *o, int64_t in, int64_t out);
+
+/* A node-level data set on the run's device (Planetoid or ogbn-*). */
+typedef struct {
+    int64_t n, f, c;
+    lab_tensor *x;        /* f32 [N, F] (cpu, owned) */
+    lab_csr *xs;          /* sparse copy on the device when the features are sparse, else NULL */
+    lab_tensor *xd;       /* dense features on the device when xs is NULL */
+    lab_tensor *edges;    /* i64 [2, E] (cpu, owned) */
+    lab_tensor *y;        /* i64 [N] on the device (single-label), or NULL */
+    lab_tensor *ym;       /* f32 [N, T] on the device (multi-label, ROC-AUC), or NULL */
+    lab_tensor *idx[3];   /* train, val, test (device) */
+    int symmetrize;
+} virgo_node_data;
+int virgo_node_data_load(lab_ctx *ctx, const virgo_opts *o, virgo_node_data *d);
+void virgo_node_data_free(virgo_node_data *d);
+/* Accuracy (%) or mean ROC-AUC (%) of logits [N, C] on split 0/1/2. */
+double virgo_node_score(const virgo_node_data *d, lab_tensor *logits, int split);
+/* An owned reference to t on dev (a copy when dev is not the cpu). */
+lab_tensor *virgo_own_on(lab_tensor *t, lab_device dev);
 
 /* --- tasks ------------------------------------------------------------------------ */
 int virgo_node(lab_ctx *ctx, const virgo_opts *o);

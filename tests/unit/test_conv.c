@@ -11,11 +11,14 @@ static void setup(void) { lab_scope_begin(); }
 static void teardown(void) { lab_scope_end(); }
 TestSuite(conv, .init = setup, .fini = teardown);
 
-/* C, H, W, kh, kw, stride, pad: stride 1 and 2, padding, non-square
+/* C, H, W, kh, kw, stride, pad: stride 1, 2 and 3, padding, non-square
  * kernels, 1x1 images, a kernel wider than the image (pad makes it fit). */
 static const int geoms[][7] = {
     {1, 1, 1, 1, 1, 1, 0}, {2, 5, 5, 3, 3, 1, 1}, {3, 7, 6, 3, 2, 2, 1}, {2, 8, 9, 1, 3, 2, 0},
     {4, 4, 4, 5, 5, 1, 2}, {1, 3, 9, 2, 4, 3, 1}, {3, 10, 10, 3, 3, 2, 0}, {64, 14, 14, 3, 3, 1, 1},
+    /* stride 1 with output as wide as the input (the block-copy path), also
+     * with fewer or more output rows than input rows; and stride 1 without. */
+    {2, 5, 6, 3, 1, 1, 0}, {2, 5, 6, 1, 3, 1, 1}, {2, 6, 7, 3, 3, 1, 0}, {1, 4, 5, 2, 2, 1, 1},
 };
 #define NGEOM (sizeof geoms / sizeof geoms[0])
 

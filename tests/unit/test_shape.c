@@ -423,6 +423,49 @@ Test(shape, strided_copy_kernel_matches_reference)
     }
 }
 
+/* Transposes big enough for the tiled path, every element size. */
+Test(shape, strided_copy_tiled_transposes_match_reference)
+{
+    const lab_backend *be = lab_backend_cpu();
+    struct {
+        int nd;
+        int64_t shape[4];
+        int perm[4];
+    } cases[] = {
+        {2, {37, 50}, {1, 0}},          {3, {3, 17, 40}, {0, 2, 1}},   {3, {20, 3, 33}, {2, 1, 0}},
+        {4, {10, 12, 9, 11}, {0, 3, 2, 1}}, {3, {64, 64, 2}, {1, 0, 2}}, {2, {8, 300}, {1, 0}},
+    };
+    size_t elems[3] = {4, 8, 2};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int k = 0; k < 3; k++) {
+            int nd = cases[c].nd;
+            int64_t own[4], out[4], ss[4], ds[4], n = 1;
+            for (int i = nd - 1; i >= 0; i--) {
+                own[i] = n;
+                n *= cases[c].shape[i];
+            }
+            for (int i = 0; i < nd; i++) {
+                out[i] = cases[c].shape[cases[c].perm[i]];
+                ss[i] = own[cases[c].perm[i]];
+            }
+            int64_t m = 1;
+            for (int i = nd - 1; i >= 0; i--) {
+                ds[i] = m;
+                m *= out[i];
+            }
+            size_t e = elems[k];
+            unsigned char *src = malloc((size_t)n * e), *d1 = malloc((size_t)n * e), *d2 = malloc((size_t)n * e);
+            for (int64_t i = 0; i < n * (int64_t)e; i++) src[i] = (unsigned char)(i * 7 + i / 251);
+            be->strided_copy(nd, out, e, d1, ds, src, ss);
+            lab_ref_strided_copy(nd, out, e, d2, ds, src, ss);
+            cr_assert(memcmp(d1, d2, (size_t)n * e) == 0, "case %zu elem %zu", c, e);
+            free(src);
+            free(d1);
+            free(d2);
+        }
+    }
+}
+
 /* --- gradchecks ------------------------------------------------------------------- */
 
 typedef struct {

@@ -88,7 +88,9 @@ void lab_cifar_free(lab_cifar *c);
  * all-zero row); split train = 0..20*C-1 (range(len(y))), val = the next
  * 500, test = the test.index ids sorted; edges from the graph dict, both
  * directions, duplicates and self-loops removed, sorted by (row, col) as
- * PyG's coalesce. */
+ * PyG's coalesce. Inconsistent parts (row counts, widths, class counts,
+ * duplicate or out-of-range test ids, graph ids that are not nodes) are an
+ * error naming the file. */
 typedef struct lab_planetoid {
     int64_t num_nodes;      /* N */
     int64_t num_features;   /* F */

@@ -154,6 +154,14 @@ void lab_tensor_zero_grad(lab_tensor *t);
 void lab_memory_stats(lab_device dev, size_t *current, size_t *peak);
 void lab_memory_reset_peak(lab_device dev);
 
+/* Resident memory of the whole process (host RAM, not only tensors) in bytes,
+ * now and at its peak (Linux VmRSS / VmHWM). Either pointer may be NULL. -1
+ * with an error where /proc is unavailable. The reset makes the peak the
+ * current size (writes 5 to /proc/self/clear_refs), so the peak of one phase
+ * of a run can be measured. */
+int lab_memory_rss(size_t *current, size_t *peak);
+int lab_memory_reset_peak_rss(void);
+
 /* "" when a cuda device can be used, else one sentence saying why not (no
  * liblab_cuda.so, no driver, no GPU, driver too old, ...). */
 const char *lab_cuda_unavailable_reason(void);
