@@ -115,7 +115,7 @@ $(BUILD)/plugins/lab_%.so: $$(wildcard plugins/$$*/*.c plugins/$$*/*.h) $(LIB_SO
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC  $<")
-	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	$(Q)$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/lib/liblab_cuda.so: $(CUDA_OBJ)
 	@mkdir -p $(dir $@)
@@ -190,4 +190,4 @@ clean: ## remove build outputs
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
 
--include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)

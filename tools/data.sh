@@ -475,6 +475,22 @@ do_cifar() { # REQUIRED cifar10|cifar100
   report "$name" "$req" "$hint"
 }
 
+# do_pal: the PAL plugin's clips are synthesised from FSDD (data/fsdd or the
+# mirror) by the plugin itself (labrun pal experiments/pal/data.ini), with a
+# manifest of sizes, seeds and sha256; skipped with a message until labrun
+# and the plugin are built. (Added by the pal plugin's author.)
+do_pal() {
+  local bin=${BUILD:-build}/bin/labrun
+  if [ ! -x "$bin" ] || [ ! -e "${BUILD:-build}/plugins/lab_pal.so" ]; then
+    echo "data: pal: skipped (build labrun and the pal plugin first: make all)"; return 0
+  fi
+  for ini in experiments/pal/tiny-data.ini experiments/pal/data.ini; do
+    local dir; dir=$(awk -F' *= *' '$1 == "dir" { print $2 }' "$ini")
+    if [ -e "$dir/manifest.json" ]; then echo "data: pal: $dir in place"; continue; fi
+    "$bin" pal "$ini" run.out=data/pal/.runs >/dev/null || { echo "data: pal: $ini failed" >&2; FAILED=1; }
+  done
+}
+
 # --- which data sets ----------------------------------------------------------
 ARGS=("$@")
 [ ${#ARGS[@]} -eq 0 ] && ARGS=(all)
@@ -485,7 +501,8 @@ for a in "${ARGS[@]}"; do
       do_planetoid 1 cora; do_planetoid 1 citeseer; do_planetoid 0 pubmed
       for t in $TU_DEFAULT; do do_tu 1 "$t"; done
       do_fsdd 1
-      do_cifar 0 cifar10; do_cifar 0 cifar100 ;;
+      do_cifar 0 cifar10; do_cifar 0 cifar100
+      do_pal ;;
     mnist) do_mnist 1 ;;
     fashion-mnist) do_fashion 1 ;;
     planetoid) do_planetoid 1 cora; do_planetoid 1 citeseer; do_planetoid 1 pubmed ;;
@@ -493,6 +510,7 @@ for a in "${ARGS[@]}"; do
     tu) for t in $TU_DEFAULT; do do_tu 1 "$t"; done ;;
     tu:*) do_tu 1 "${a#tu:}" ;;
     fsdd) do_fsdd 1 ;;
+    pal) do_pal ;;
     cifar10|cifar100) do_cifar 1 "$a" ;;
     -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) echo "data: unknown data set '$a'; known: all mnist fashion-mnist planetoid cora citeseer pubmed tu tu:<NAME> fsdd cifar10 cifar100" >&2

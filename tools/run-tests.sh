@@ -7,12 +7,14 @@ pass=0; fail=0; skip=0; failed_bins=()
 export LAB_TEST_BUILD="$build"
 for t in "$@"; do
   [ -x "$t" ] || continue
-  out=$("$t" --jobs 1 --short-filename 2>&1); rc=$?
+  out=$("$t" --jobs 1 --short-filename --verbose 2>&1); rc=$?
   line=$(printf '%s\n' "$out" | grep -E 'Synthesis: Tested:' | tail -1)
   # Synthesis: Tested: N | Passing: P | Failing: F | Crashing: C
   n=$(sed -E 's/.*Tested: ([0-9]+).*/\1/' <<<"$line"); p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
   f=$(sed -E 's/.*Failing: ([0-9]+).*/\1/' <<<"$line"); c=$(sed -E 's/.*Crashing: ([0-9]+).*/\1/' <<<"$line")
-  s=$(printf '%s\n' "$out" | grep -c 'Skipped' || true)
+  # Skipped tests are not in Criterion's "Tested" count; --verbose lists them.
+  s=$(printf '%s\n' "$out" | grep -c '^\[SKIP\]' || true)
+  why=$(printf '%s\n' "$out" | grep -m1 '^\[SKIP\]' | sed -E 's/^\[SKIP\] [^:]+::[^:]+: //' || true)
   # Criterion passes a test whose forked child reports a leak or UB; the
   # sanitizers' own lines decide then.
   san=$(printf '%s\n' "$out" | grep -E -m3 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' || true)
@@ -26,8 +28,8 @@ for t in "$@"; do
     pass=$((pass + ${p:-0}))
     failed_bins+=("$t")
   else
-    printf '  ok    %-40s %s passed%s\n' "$(basename "$t")" "$p" "$([ "$s" -gt 0 ] && echo ", $s skipped")"
-    pass=$((pass + p - s)); skip=$((skip + s))
+    printf '  ok    %-28s %3s passed%s\n' "$(basename "$t")" "$p" "$([ "$s" -gt 0 ] && echo ", $s skipped ($why)")"
+    pass=$((pass + p)); skip=$((skip + s))
   fi
 done
 echo "$pass passed, $fail failed, $skip skipped"

@@ -84,8 +84,8 @@ static int cmd_list(void)
 static int cmd_devices(void)
 {
     int cores = omp_get_num_procs();
-    printf("cpu      %d core%s, %d OpenMP thread%s by default\n", cores, cores == 1 ? "" : "s",
-           lab_get_num_threads(), lab_get_num_threads() == 1 ? "" : "s");
+    printf("cpu      %d core%s, %d OpenMP thread%s by default\n", cores, cores == 1 ? "" : "s", lab_get_num_threads(),
+           lab_get_num_threads() == 1 ? "" : "s");
     int n = lab_cuda_device_count();
     if (n <= 0) {
         const char *why = lab_cuda_unavailable_reason();
@@ -127,8 +127,7 @@ static int cmd_plugin_help(const char *name)
 /* --- check and run ------------------------------------------------------------------ */
 
 /* Load the plugin and the experiment, apply overrides, validate. */
-static int prepare(const char *plugin, const char *ini, int nover, char **over, lab_plugin_handle **hp,
-                   lab_cfg **cp)
+static int prepare(const char *plugin, const char *ini, int nover, char **over, lab_plugin_handle **hp, lab_cfg **cp)
 {
     for (int i = 0; i < nover; i++)
         if (!strchr(over[i], '='))
@@ -151,7 +150,8 @@ static int prepare(const char *plugin, const char *ini, int nover, char **over, 
 
 static int cmd_check(int argc, char **argv)
 {
-    if (argc < 4) return usage_error("%s", "check needs a plugin and an experiment: labrun check <plugin> <experiment.ini>");
+    if (argc < 4)
+        return usage_error("%s", "check needs a plugin and an experiment: labrun check <plugin> <experiment.ini>");
     lab_plugin_handle *h;
     lab_cfg *c;
     int rc = prepare(argv[2], argv[3], argc - 4, argv + 4, &h, &c);

@@ -497,8 +497,7 @@ int lab_cfg_override(lab_cfg *c, const char *a)
     if (!c || !a) return lab_error_set("command line: no assignment");
     const char *eq = strchr(a, '=');
     const char *dot = strchr(a, '.');
-    if (!eq || !dot || dot > eq)
-        return lab_error_set("command line: \"%s\": expected section.key=value", a);
+    if (!eq || !dot || dot > eq) return lab_error_set("command line: \"%s\": expected section.key=value", a);
     const char *ks = a, *ke = eq;
     trim_span(&ks, &ke);
     char *dotted = lower_dup(ks, (size_t)(ke - ks));
@@ -506,7 +505,8 @@ int lab_cfg_override(lab_cfg *c, const char *a)
     char *d = strchr(dotted, '.');
     *d = '\0';
     const char *section = dotted, *key = d + 1;
-    int ok = lab_cfg_is_ident(section) && (strcmp(section, "sweep") == 0 ? is_dotted_ident(key) : lab_cfg_is_ident(key));
+    int ok =
+        lab_cfg_is_ident(section) && (strcmp(section, "sweep") == 0 ? is_dotted_ident(key) : lab_cfg_is_ident(key));
     if (!ok) {
         lab_error_set("command line: \"%s\": expected section.key=value with names of letters, digits and '_'", a);
         free(dotted);
@@ -694,10 +694,13 @@ int lab_cfg_diff(const lab_cfg *a, const lab_cfg *b, const char *const *skip, ch
             if (f && e->param && f->param && e->param->type == f->param->type) {
                 int same = 0;
                 switch (e->param->type) {
-                case LAB_CFG_INT: case LAB_CFG_BOOL: case LAB_CFG_ENUM: same = e->i == f->i; break;
+                case LAB_CFG_INT:
+                case LAB_CFG_BOOL:
+                case LAB_CFG_ENUM: same = e->i == f->i; break;
                 case LAB_CFG_FLOAT: same = e->f == f->f; break;
                 case LAB_CFG_INTS:
-                    same = e->nlist == f->nlist && (!e->nlist || !memcmp(e->ints, f->ints, (size_t)e->nlist * sizeof *e->ints));
+                    same = e->nlist == f->nlist &&
+                           (!e->nlist || !memcmp(e->ints, f->ints, (size_t)e->nlist * sizeof *e->ints));
                     break;
                 case LAB_CFG_FLOATS:
                     same = e->nlist == f->nlist;
@@ -720,6 +723,7 @@ typedef struct sbuf {
     char *p;
     size_t n, cap;
     int oom;
+    const cfg_entry *bad; /* the first entry whose value cannot be written */
 } sbuf;
 
 static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -753,16 +757,23 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 
 /* A value as iniparser will read it back: quoted when it has comment
  * characters, surrounding spaces, or is empty. */
-static void sb_value(sbuf *b, const char *v)
+/* A value as iniparser will read it back: quoted when it is empty, has
+ * comment characters, surrounding spaces, a trailing backslash (a
+ * continuation) or a leading quote. iniparser has no escapes, so a value
+ * that needs quotes and holds both kinds cannot be written. */
+static void sb_value(sbuf *b, const cfg_entry *e, const char *v)
 {
     size_t n = strlen(v);
-    int quote = n == 0 || strpbrk(v, ";#\"'") || isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]);
+    int quote = n == 0 || strpbrk(v, ";#") || isspace((unsigned char)v[0]) || isspace((unsigned char)v[n - 1]) ||
+                v[n - 1] == '\\' || v[0] == '"' || v[0] == '\'';
     if (!quote)
         sb_printf(b, "%s", v);
     else if (!strchr(v, '"'))
         sb_printf(b, "\"%s\"", v);
-    else
+    else if (!strchr(v, '\''))
         sb_printf(b, "'%s'", v);
+    else if (!b->bad)
+        b->bad = e;
 }
 
 static void sb_entry(sbuf *b, const cfg_entry *e)
@@ -774,7 +785,7 @@ static void sb_entry(sbuf *b, const cfg_entry *e)
                   e->param->def ? (e->param->def[0] ? e->param->def : "\"\"") : "required");
     }
     sb_printf(b, "%s = ", e->key);
-    sb_value(b, e->value);
+    sb_value(b, e, e->value);
     sb_printf(b, "\n");
 }
 
@@ -819,8 +830,12 @@ int lab_cfg_write(const lab_cfg *c, const char *path, const char *header)
             sb_entry(&b, e);
         }
     }
-    if (b.oom) {
+    if (b.oom || b.bad) {
         free(b.p);
+        if (b.bad)
+            return lab_error_set("config: cannot write %s: the value of %s.%s holds both kinds of quotes and "
+                                 "characters that need quoting",
+                                 path, b.bad->section, b.bad->key);
         return lab_error_set("config: out of host memory");
     }
     int rc = lab_file_write_atomic(path, b.p ? b.p : "", b.n);

@@ -252,7 +252,8 @@ int lab_cfg_parse_value(const lab_param *p, const char *text, cfg_entry *e, char
         int r = parse_f64(text, &v);
         if (r == -2) return snprintf(why, len, "expected a finite number"), -1;
         if (r < 0) return snprintf(why, len, "expected %s", lab_cfg_describe(p, d, sizeof d)), -1;
-        if (!in_range(p, v)) return snprintf(why, len, "out of range, expected %s", lab_cfg_describe(p, d, sizeof d)), -1;
+        if (!in_range(p, v))
+            return snprintf(why, len, "out of range, expected %s", lab_cfg_describe(p, d, sizeof d)), -1;
         e->f = v;
         return 0;
     }
@@ -334,7 +335,9 @@ int lab_cfg_is_default(const cfg_entry *e)
     if (lab_cfg_parse_value(p, p->def, &d, why, sizeof why) < 0) return 0;
     int same = 0;
     switch (p->type) {
-    case LAB_CFG_INT: case LAB_CFG_BOOL: case LAB_CFG_ENUM: same = d.i == e->i; break;
+    case LAB_CFG_INT:
+    case LAB_CFG_BOOL:
+    case LAB_CFG_ENUM: same = d.i == e->i; break;
     case LAB_CFG_FLOAT: same = d.f == e->f; break;
     case LAB_CFG_STRING: same = strcmp(p->def, e->value) == 0; break;
     case LAB_CFG_INTS:
@@ -422,12 +425,12 @@ int lab_cfg_schema_check(const lab_param *params, int n, const char *who)
                                  p->section ? p->section : "(null)", p->key ? p->key : "(null)");
         for (const char *s = p->section; *s; s++)
             if (isupper((unsigned char)*s))
-                return lab_error_set("schema of %s: %s.%s: names must be lowercase (INI keys are read lowercased)",
-                                     who, p->section, p->key);
+                return lab_error_set("schema of %s: %s.%s: names must be lowercase (INI keys are read lowercased)", who,
+                                     p->section, p->key);
         for (const char *s = p->key; *s; s++)
             if (isupper((unsigned char)*s))
-                return lab_error_set("schema of %s: %s.%s: names must be lowercase (INI keys are read lowercased)",
-                                     who, p->section, p->key);
+                return lab_error_set("schema of %s: %s.%s: names must be lowercase (INI keys are read lowercased)", who,
+                                     p->section, p->key);
         if (reserved_section(p->section))
             return lab_error_set("schema of %s: %s.%s: [%s] belongs to the framework", who, p->section, p->key,
                                  p->section);
@@ -523,7 +526,9 @@ static int unknown_key(const lab_cfg *c, const char *where, const char *section,
             if (strcmp(all[s][i].key, key) == 0)
                 return lab_error_set("%s: unknown key %s.%s (did you mean %s.%s?)", where, section, key,
                                      all[s][i].section, key);
-    if (n == 0) return lab_error_set("%s: unknown key %s.%s; the plugin declares no keys in [%s]", where, section, key, section);
+    if (n == 0)
+        return lab_error_set("%s: unknown key %s.%s; the plugin declares no keys in [%s]", where, section, key,
+                             section);
     char list[1024] = "";
     for (int k = 0; k < n; k++) {
         if (k) strncat(list, ", ", sizeof list - strlen(list) - 1);
@@ -542,8 +547,8 @@ static int check_device(const lab_cfg *c, cfg_entry *e)
         if (!*s && s - (v + 5) <= 4) return 0;
     }
     char w[300];
-    return lab_error_set("%s: run.device = \"%s\": expected auto, cpu, cuda or cuda:N", lab_cfg_where(c, e, w, sizeof w),
-                         v);
+    return lab_error_set("%s: run.device = \"%s\": expected auto, cpu, cuda or cuda:N",
+                         lab_cfg_where(c, e, w, sizeof w), v);
 }
 
 /* Entries in canonical order: [run], the plugin's keys in schema order,

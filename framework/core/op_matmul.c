@@ -204,7 +204,8 @@ static void mm_backward(lab_node *node, lab_tensor *g)
         lab_tensor *ga = lab_tensor_empty(LAB_F32, a->ndim, a->shape, a->device);
         if (!ga) return;
         float *GA = lab_op_f32(ga);
-        if (a->numel > 0 && (p->M == 0 || p->K == 0 || p->N == 0)) be->fill(GA, LAB_F32, a->numel, 0.0);
+        /* An empty product (a batch or M/N of size 0) sums nothing into ga. */
+        if (g->numel == 0) be->fill(GA, LAB_F32, a->numel, 0.0);
         if (!p->ta) /* dA = g op(B)^T */
             mm_exec(be, 0, !p->tb, p->M, p->K, p->N, 1.0f, G, ldg, p->sc, B, ldb, p->sb, 0.0f, GA, lda,
                     p->sa, p->nb, p->bshape);
@@ -217,7 +218,7 @@ static void mm_backward(lab_node *node, lab_tensor *g)
         lab_tensor *gb = lab_tensor_empty(LAB_F32, b->ndim, b->shape, b->device);
         if (!gb) return;
         float *GB = lab_op_f32(gb);
-        if (b->numel > 0 && (p->M == 0 || p->K == 0 || p->N == 0)) be->fill(GB, LAB_F32, b->numel, 0.0);
+        if (g->numel == 0) be->fill(GB, LAB_F32, b->numel, 0.0);
         if (!p->tb) /* dB = op(A)^T g */
             mm_exec(be, !p->ta, 0, p->K, p->N, p->M, 1.0f, A, lda, p->sa, G, ldg, p->sc, 0.0f, GB, ldb,
                     p->sb, p->nb, p->bshape);

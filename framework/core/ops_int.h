@@ -12,7 +12,7 @@
  *         if (!y) return NULL;
  *         be->unary(LAB_UN_EXP, a->numel, lab_op_f32(y), lab_op_f32(a), 0, 0);
  *         lab_node *n = lab_autograd_record(y, "exp", exp_backward, 1, &a);
- *         if (n) lab_node_save(n, 0, y);
+ *         if (n) lab_op_save_output(n, 0, y);   // not lab_node_save: no cycle
  *         return y;
  *     }
  *

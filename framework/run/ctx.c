@@ -52,7 +52,7 @@ void lab_ctx_log(lab_ctx *ctx, const char *fmt, ...)
     if (!ctx) return;
     va_list ap;
     va_start(ap, fmt);
-    run_log_v(ctx->log, ctx->label, fmt, ap);
+    lab_run_log_v(ctx->log, ctx->label, fmt, ap);
     va_end(ap);
 }
 
@@ -63,7 +63,7 @@ void lab_ctx_warn(lab_ctx *ctx, const char *fmt, ...)
     snprintf(prefix, sizeof prefix, "%swarning: ", ctx->label);
     va_list ap;
     va_start(ap, fmt);
-    run_log_v(ctx->log, prefix, fmt, ap);
+    lab_run_log_v(ctx->log, prefix, fmt, ap);
     va_end(ap);
 }
 
@@ -124,7 +124,7 @@ void lab_ctx_progress(lab_ctx *ctx, int64_t epoch, int64_t epochs, int64_t step,
     ctx->step = step;
     ctx->steps = steps;
     if (steps <= 0 || epochs <= 0) return;
-    double now = run_now();
+    double now = lab_run_now();
     int64_t done = epoch * steps + step, total = epochs * steps;
     if (!ctx->prog_started) {
         ctx->prog_started = 1;
@@ -140,7 +140,7 @@ void lab_ctx_progress(lab_ctx *ctx, int64_t epoch, int64_t epochs, int64_t step,
     if (ctx->progress_mode != RUN_PROGRESS_BAR && !epoch_end && now - ctx->last_line < 10.0) return;
     double rate = dt > 0 && dd > 0 ? (double)dd / dt : 0;
     char eta[32] = "?", rt[32] = "";
-    if (rate > 0) run_fmt_duration((double)(total - done) / rate, eta, sizeof eta);
+    if (rate > 0) lab_run_fmt_duration((double)(total - done) / rate, eta, sizeof eta);
     if (rate >= 1 || rate == 0)
         snprintf(rt, sizeof rt, "%.1f it/s", rate);
     else
@@ -155,7 +155,7 @@ void lab_ctx_progress(lab_ctx *ctx, int64_t epoch, int64_t epochs, int64_t step,
                  ctx->label, epoch + 1, epochs, bar, step, steps, rt, eta, ctx->last_metrics);
         int cols = term_width() - 1;
         if ((int)strlen(line) > cols) line[cols] = '\0';
-        run_log_bar(ctx->log, line, epoch_end);
+        lab_run_log_bar(ctx->log, line, epoch_end);
         ctx->last_draw = now;
         if (epoch_end && ctx->log->file) {
             fprintf(ctx->log->file, "[%8.1fs] %s\n", now - ctx->log->t0, line);
@@ -174,9 +174,9 @@ void lab_ctx_progress(lab_ctx *ctx, int64_t epoch, int64_t epochs, int64_t step,
     }
 }
 
-void run_ctx_finish(lab_ctx *ctx)
+void lab_run_ctx_finish(lab_ctx *ctx)
 {
-    if (ctx && ctx->log) run_log_bar_clear(ctx->log);
+    if (ctx && ctx->log) lab_run_log_bar_clear(ctx->log);
 }
 
 /* --- metrics and results ------------------------------------------------------------ */
@@ -199,7 +199,8 @@ static int valid_metric_name(const char *s)
 int lab_ctx_metrics(lab_ctx *ctx, const char *split, const lab_kv *kv, int n)
 {
     if (!ctx) return lab_error_set("metrics: no context");
-    if (!split || !valid_metric_name(split)) return lab_error_set("metrics: bad split name \"%s\"", split ? split : "(null)");
+    if (!split || !valid_metric_name(split))
+        return lab_error_set("metrics: bad split name \"%s\"", split ? split : "(null)");
     if (n < 0 || (n > 0 && !kv)) return lab_error_set("metrics: %d values but no array", n);
     for (int i = 0; i < n; i++) {
         if (!valid_metric_name(kv[i].name))
@@ -214,14 +215,14 @@ int lab_ctx_metrics(lab_ctx *ctx, const char *split, const lab_kv *kv, int n)
     FILE *f = ctx->metrics;
     if (f) {
         fputs("{\"split\": ", f);
-        run_json_str(f, split);
+        lab_run_json_str(f, split);
         fprintf(f, ", \"epoch\": %.6g", epoch); /* for plots: rounding is harmless */
-        fprintf(f, ", \"step\": %" PRId64 ", \"time\": %.3f", gstep, run_now() - ctx->t_start + ctx->elapsed0);
+        fprintf(f, ", \"step\": %" PRId64 ", \"time\": %.3f", gstep, lab_run_now() - ctx->t_start + ctx->elapsed0);
         for (int i = 0; i < n; i++) {
             fputs(", ", f);
-            run_json_str(f, kv[i].name);
+            lab_run_json_str(f, kv[i].name);
             fputs(": ", f);
-            run_json_num(f, kv[i].value, 0);
+            lab_run_json_num(f, kv[i].value, 0);
         }
         fputs("}\n", f);
         fflush(f);
@@ -297,7 +298,7 @@ int lab_ctx_checkpoint_save(lab_ctx *ctx, int64_t epoch, int64_t step)
     resume_not_taken(ctx);
     char dir[4200], path[4300];
     snprintf(dir, sizeof dir, "%s/checkpoints", ctx->dir);
-    if (run_mkdirs(dir) < 0) return lab_error_prefix("checkpoint_save: ");
+    if (lab_run_mkdirs(dir) < 0) return lab_error_prefix("checkpoint_save: ");
     ckpt_path(ctx, path, sizeof path);
     lab_params *all = lab_params_new();
     if (!all) return -1;
@@ -331,11 +332,30 @@ int lab_ctx_checkpoint_save(lab_ctx *ctx, int64_t epoch, int64_t step)
     snprintf(s_stream, sizeof s_stream, "%" PRIu64, ctx->rng.stream);
     snprintf(s_off, sizeof s_off, "%" PRIu64, ctx->rng.offset);
     snprintf(s_mb, sizeof s_mb, "%ld", mbytes);
-    snprintf(s_el, sizeof s_el, "%.3f", run_now() - ctx->t_start + ctx->elapsed0);
-    const char *meta[] = {"format", CKPT_FORMAT, "labrun", LAB_VERSION, "plugin", ctx->plugin->name,
-                          "plugin_version", ctx->plugin->version, "epoch", s_epoch, "step", s_step,
-                          "rng_seed", s_seed, "rng_stream", s_stream, "rng_offset", s_off,
-                          "metrics_bytes", s_mb, "elapsed", s_el, NULL};
+    snprintf(s_el, sizeof s_el, "%.3f", lab_run_now() - ctx->t_start + ctx->elapsed0);
+    const char *meta[] = {"format",
+                          CKPT_FORMAT,
+                          "labrun",
+                          LAB_VERSION,
+                          "plugin",
+                          ctx->plugin->name,
+                          "plugin_version",
+                          ctx->plugin->version,
+                          "epoch",
+                          s_epoch,
+                          "step",
+                          s_step,
+                          "rng_seed",
+                          s_seed,
+                          "rng_stream",
+                          s_stream,
+                          "rng_offset",
+                          s_off,
+                          "metrics_bytes",
+                          s_mb,
+                          "elapsed",
+                          s_el,
+                          NULL};
     if (rc == 0) rc = lab_safetensors_save(path, all, meta);
     lab_params_free(all);
     if (rc < 0) return lab_error_prefix("checkpoint_save: ");
@@ -436,7 +456,7 @@ static int prepare_resume(lab_ctx *ctx, const char *path)
     return 0;
 }
 
-lab_ctx *run_ctx_new(const run_ctx_args *a)
+lab_ctx *lab_run_ctx_new(const run_ctx_args *a)
 {
     lab_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx || !(ctx->dir = strdup(a->dir))) {
@@ -456,28 +476,28 @@ lab_ctx *run_ctx_new(const run_ctx_args *a)
     snprintf(ctx->label, sizeof ctx->label, "%s", a->label ? a->label : "");
     ctx->log = a->log;
     ctx->progress_mode = a->progress_mode;
-    ctx->t_start = run_now();
+    ctx->t_start = lab_run_now();
     char path[4300];
     snprintf(path, sizeof path, "%s/metrics.jsonl", a->dir);
     char ck[4300];
     ckpt_path(ctx, ck, sizeof ck);
-    int resume = a->resume && run_exists(ck);
+    int resume = a->resume && lab_run_exists(ck);
     /* Fresh trials start an empty file; resumed ones keep theirs (cut back
      * to the checkpoint below). "a+" then seek: writes always append. */
     ctx->metrics = fopen(path, resume ? "a" : "w");
     if (!ctx->metrics) {
         lab_error_set("run: cannot write %s: %s", path, strerror(errno));
-        run_ctx_free(ctx);
+        lab_run_ctx_free(ctx);
         return NULL;
     }
     if (resume && prepare_resume(ctx, ck) < 0) {
-        run_ctx_free(ctx);
+        lab_run_ctx_free(ctx);
         return NULL;
     }
     return ctx;
 }
 
-void run_ctx_free(lab_ctx *ctx)
+void lab_run_ctx_free(lab_ctx *ctx)
 {
     if (!ctx) return;
     if (ctx->metrics) fclose(ctx->metrics);

@@ -94,7 +94,7 @@ static void on_value(const char *key, int is_num, double v, const char *str, voi
 
 static int read_metrics(plot_data *d, const char *path, const char *trial)
 {
-    char *text = run_read_file(path, NULL);
+    char *text = lab_run_read_file(path, NULL);
     if (!text) return 0; /* a trial that never wrote metrics */
     d->trial = trial;
     for (char *line = text, *next; line && *line; line = next) {
@@ -102,9 +102,9 @@ static int read_metrics(plot_data *d, const char *path, const char *trial)
         if (next) *next++ = '\0';
         d->split[0] = '\0';
         d->epoch = NAN;
-        if (run_json_parse_flat(line, on_head, d) < 0 || !isfinite(d->epoch)) continue;
+        if (lab_run_json_parse_flat(line, on_head, d) < 0 || !isfinite(d->epoch)) continue;
         if (!d->split[0]) snprintf(d->split, sizeof d->split, "all");
-        run_json_parse_flat(line, on_value, d);
+        lab_run_json_parse_flat(line, on_value, d);
     }
     free(text);
     return d->oom ? lab_error_set("plot: out of host memory") : 0;
@@ -162,7 +162,7 @@ int lab_run_plot(const char *run_dir, int *written)
         while (rc == 0 && (de = readdir(dp))) {
             if (de->d_name[0] == '.' || strlen(de->d_name) >= 96) continue;
             snprintf(path, sizeof path, "%s/%s/metrics.jsonl", run_dir, de->d_name);
-            if (!run_exists(path)) continue;
+            if (!lab_run_exists(path)) continue;
             char **ns = realloc(subs, (size_t)(nsubs + 1) * sizeof *ns);
             if (!ns || !(ns[nsubs] = strdup(de->d_name))) {
                 if (ns) subs = ns;
@@ -188,7 +188,7 @@ int lab_run_plot(const char *run_dir, int *written)
     snprintf(script, sizeof script, "%s/plot.gp", pdir);
     snprintf(glog, sizeof glog, "%s/gnuplot.log", pdir);
     FILE *f = NULL;
-    if (rc == 0 && run_mkdirs(pdir) < 0) rc = -1;
+    if (rc == 0 && lab_run_mkdirs(pdir) < 0) rc = -1;
     if (rc == 0 && !(f = fopen(script, "w"))) rc = lab_error_set("plot: cannot write %s: %s", script, strerror(errno));
     int figures = 0;
     if (rc == 0) {
@@ -251,7 +251,7 @@ int lab_run_plot(const char *run_dir, int *written)
             while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
             }
             if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-                char *msg = run_read_file(glog, NULL);
+                char *msg = lab_run_read_file(glog, NULL);
                 if (msg) {
                     size_t l = strlen(msg);
                     while (l && msg[l - 1] == '\n') msg[--l] = '\0';

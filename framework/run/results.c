@@ -12,7 +12,7 @@
 #include "../config/config_int.h"
 #include "run_int.h"
 
-void run_trial_clear(run_trial *t)
+void lab_run_trial_clear(run_trial *t)
 {
     for (int i = 0; i < t->n; i++) free(t->names[i]);
     free(t->names);
@@ -22,7 +22,7 @@ void run_trial_clear(run_trial *t)
     t->n = 0;
 }
 
-int run_trial_add(run_trial *t, const char *name, double v)
+int lab_run_trial_add(run_trial *t, const char *name, double v)
 {
     for (int i = 0; i < t->n; i++)
         if (strcmp(t->names[i], name) == 0) {
@@ -40,7 +40,7 @@ int run_trial_add(run_trial *t, const char *name, double v)
     return 0;
 }
 
-int run_write_trial_result(const char *dir, const run_trial *t)
+int lab_run_write_trial_result(const char *dir, const run_trial *t)
 {
     char path[4200], tmp[4300];
     snprintf(path, sizeof path, "%s/result.json", dir);
@@ -50,9 +50,9 @@ int run_write_trial_result(const char *dir, const run_trial *t)
     fputc('{', f);
     for (int i = 0; i < t->n; i++) {
         fputs(i ? ", " : "", f);
-        run_json_str(f, t->names[i]);
+        lab_run_json_str(f, t->names[i]);
         fputs(": ", f);
-        run_json_num(f, t->values[i], 1);
+        lab_run_json_num(f, t->values[i], 1);
     }
     fputs("}\n", f);
     int err = ferror(f);
@@ -72,17 +72,17 @@ static void on_member(const char *key, int is_num, double v, const char *str, vo
 {
     read_ctx *r = user;
     (void)str;
-    if (r->rc == 0 && is_num) r->rc = run_trial_add(r->t, key, v);
+    if (r->rc == 0 && is_num) r->rc = lab_run_trial_add(r->t, key, v);
 }
 
-int run_read_trial_result(const char *dir, run_trial *t)
+int lab_run_read_trial_result(const char *dir, run_trial *t)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/result.json", dir);
-    char *text = run_read_file(path, NULL);
+    char *text = lab_run_read_file(path, NULL);
     if (!text) return -1;
     read_ctx r = {t, 0};
-    int rc = run_json_parse_flat(text, on_member, &r);
+    int rc = lab_run_json_parse_flat(text, on_member, &r);
     free(text);
     if (rc < 0) return lab_error_set("%s: not a flat JSON object", path);
     return r.rc;
@@ -113,7 +113,7 @@ static const char *fmt_val(double x, int dec, char *buf, size_t len)
 static void csv_num(FILE *f, double v)
 {
     char b[40];
-    if (isfinite(v)) fputs(run_fmt_double(v, b, sizeof b, 0), f);
+    if (isfinite(v)) fputs(lab_run_fmt_double(v, b, sizeof b, 0), f);
 }
 
 /* A CSV field, quoted when it needs to be. */
@@ -198,7 +198,7 @@ static int gather(const run_summary *s, int p, const char *metric, double *vals)
     return k;
 }
 
-int run_write_results(const run_summary *s, FILE *table)
+int lab_run_write_results(const run_summary *s, FILE *table)
 {
     const char **metrics = NULL;
     int nm = metric_names(s, &metrics);

@@ -10,14 +10,14 @@
 #include "lab/lab.h"
 
 /* --- time, files ------------------------------------------------------------ */
-double run_now(void); /* monotonic seconds */
+double lab_run_now(void); /* monotonic seconds */
 /* mkdir -p; 0 or -1 with an error naming the path. */
-int run_mkdirs(const char *path);
-int run_exists(const char *path);
+int lab_run_mkdirs(const char *path);
+int lab_run_exists(const char *path);
 /* Read a whole file (NUL-terminated); NULL with an error. */
-char *run_read_file(const char *path, size_t *len);
+char *lab_run_read_file(const char *path, size_t *len);
 /* "1m23s", "0:42", ... */
-const char *run_fmt_duration(double s, char *buf, size_t len);
+const char *lab_run_fmt_duration(double s, char *buf, size_t len);
 
 /* --- the run's log ---------------------------------------------------------- */
 typedef struct run_log {
@@ -29,25 +29,25 @@ typedef struct run_log {
 } run_log;
 
 /* One line to stderr (above the bar) and log.txt (with elapsed time). */
-void run_log_v(run_log *l, const char *prefix, const char *fmt, va_list ap);
-void run_logf(run_log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lab_run_log_v(run_log *l, const char *prefix, const char *fmt, va_list ap);
+void lab_run_logf(run_log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Draw (or replace) the bar; end it with a newline when `final`. */
-void run_log_bar(run_log *l, const char *text, int final);
-void run_log_bar_clear(run_log *l);
+void lab_run_log_bar(run_log *l, const char *text, int final);
+void lab_run_log_bar_clear(run_log *l);
 
 /* --- JSON (flat objects: what metrics.jsonl and result.json hold) ---------- */
 /* Append "name" as a JSON string (escaped) to f. */
-void run_json_str(FILE *f, const char *s);
+void lab_run_json_str(FILE *f, const char *s);
 /* The shortest decimal that reads back as exactly v (exact), or as the
  * float v when v is one (!exact: for files only people and plots read). */
-const char *run_fmt_double(double v, char *buf, size_t len, int exact);
+const char *lab_run_fmt_double(double v, char *buf, size_t len, int exact);
 /* A number (see run_fmt_double), or null when not finite. */
-void run_json_num(FILE *f, double v, int exact);
+void lab_run_json_num(FILE *f, double v, int exact);
 /* Parse a flat JSON object; calls fn for each member. value is the number
  * (NAN for null) when is_num, else str is the string (or "true"/"false").
  * Returns 0, or -1 when the text is not a flat object. */
 typedef void (*run_json_fn)(const char *key, int is_num, double value, const char *str, void *user);
-int run_json_parse_flat(const char *text, run_json_fn fn, void *user);
+int lab_run_json_parse_flat(const char *text, run_json_fn fn, void *user);
 
 /* --- the context of one trial ----------------------------------------------- */
 enum { RUN_PROGRESS_OFF = 0, RUN_PROGRESS_LINES, RUN_PROGRESS_BAR };
@@ -100,10 +100,10 @@ typedef struct run_ctx_args {
     int resume;              /* run.resume was given: look for a checkpoint */
 } run_ctx_args;
 
-lab_ctx *run_ctx_new(const run_ctx_args *a);
+lab_ctx *lab_run_ctx_new(const run_ctx_args *a);
 /* End the progress display of a finished trial. */
-void run_ctx_finish(lab_ctx *ctx);
-void run_ctx_free(lab_ctx *ctx);
+void lab_run_ctx_finish(lab_ctx *ctx);
+void lab_run_ctx_free(lab_ctx *ctx);
 
 /* --- outputs ------------------------------------------------------------------- */
 typedef enum { TRIAL_PENDING = 0, TRIAL_DONE, TRIAL_FAILED, TRIAL_INTERRUPTED } trial_status;
@@ -127,12 +127,12 @@ typedef struct run_summary {
 
 /* results.csv, results.md, trials.csv in s->dir; the markdown table also
  * goes to `table` when not NULL. */
-int run_write_results(const run_summary *s, FILE *table);
+int lab_run_write_results(const run_summary *s, FILE *table);
 /* result.json of a trial. */
-int run_write_trial_result(const char *dir, const run_trial *t);
-int run_read_trial_result(const char *dir, run_trial *t);
-void run_trial_clear(run_trial *t);
+int lab_run_write_trial_result(const char *dir, const run_trial *t);
+int lab_run_read_trial_result(const char *dir, run_trial *t);
+void lab_run_trial_clear(run_trial *t);
 /* Add or replace a named value. */
-int run_trial_add(run_trial *t, const char *name, double v);
+int lab_run_trial_add(run_trial *t, const char *name, double v);
 
 #endif

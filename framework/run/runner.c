@@ -89,7 +89,7 @@ static lab_cfg *load_recorded(const lab_plugin *p, const char *dir)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/config.ini", dir);
-    if (!run_exists(path)) {
+    if (!lab_run_exists(path)) {
         lab_error_set("run.resume = %s: not a run directory (no config.ini)", dir);
         return NULL;
     }
@@ -106,7 +106,7 @@ static int recorded_plugin(const char *dir, char *name, size_t len)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/run.json", dir);
-    char *text = run_read_file(path, NULL);
+    char *text = lab_run_read_file(path, NULL);
     if (!text) return lab_error_set("run.resume = %s: not a run directory (no run.json)", dir);
     const char *k = strstr(text, "\"plugin\": \"");
     int rc = -1;
@@ -132,8 +132,8 @@ static int check_resume(const lab_plugin *p, const lab_cfg *cfg, const char *dir
         return lab_error_set("run.resume = %s: that run is of plugin '%s', not '%s'", dir, name, p->name);
     lab_cfg *rec = load_recorded(p, dir);
     if (!rec) return -1;
-    static const char *const skip[] = {"run.resume", "run.out", "run.threads", "run.device", "run.progress",
-                                       "run.name", NULL};
+    static const char *const skip[] = {"run.resume",   "run.out",  "run.threads", "run.device",
+                                       "run.progress", "run.name", NULL};
     char diff[1024];
     int differ = lab_cfg_diff(rec, cfg, skip, diff, sizeof diff);
     lab_cfg_free(rec);
@@ -181,8 +181,8 @@ static void experiment_name(const lab_cfg *cfg, const char *experiment, char *bu
     size_t k = 0;
     for (const char *s = name; *s && k + 1 < len; s++) {
         char c = *s;
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                 c == '_' || c == '.';
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                 c == '.';
         buf[k++] = ok ? c : '_';
     }
     buf[k] = '\0';
@@ -193,7 +193,7 @@ static int make_run_dir(const char *out, const char *plugin, const char *exp, ch
 {
     char parent[4096];
     snprintf(parent, sizeof parent, "%s/%s/%s", out, plugin, exp);
-    if (run_mkdirs(parent) < 0) return lab_error_prefix("run.out: ");
+    if (lab_run_mkdirs(parent) < 0) return lab_error_prefix("run.out: ");
     time_t t = time(NULL);
     struct tm tm;
     localtime_r(&t, &tm);
@@ -219,23 +219,23 @@ static int write_run_json(const char *dir, const lab_plugin_handle *h, const cha
     FILE *f = fopen(tmp, "w");
     if (!f) return lab_error_set("cannot write %s: %s", tmp, strerror(errno));
     fputs("{\"plugin\": ", f);
-    run_json_str(f, h->desc->name);
+    lab_run_json_str(f, h->desc->name);
     fputs(", \"plugin_version\": ", f);
-    run_json_str(f, h->desc->version);
+    lab_run_json_str(f, h->desc->version);
     fputs(", \"plugin_path\": ", f);
-    run_json_str(f, h->path);
+    lab_run_json_str(f, h->path);
     fputs(", \"labrun\": ", f);
-    run_json_str(f, LAB_VERSION);
+    lab_run_json_str(f, LAB_VERSION);
     fputs(", \"experiment\": ", f);
-    run_json_str(f, experiment ? experiment : "");
+    lab_run_json_str(f, experiment ? experiment : "");
     fputs(", \"device\": ", f);
-    run_json_str(f, device);
+    lab_run_json_str(f, device);
     fputs(", \"command\": ", f);
-    run_json_str(f, command ? command : "");
+    lab_run_json_str(f, command ? command : "");
     fputs(", \"started\": ", f);
-    run_json_str(f, started);
+    lab_run_json_str(f, started);
     fprintf(f, ", \"trials\": %d, \"status\": ", ntrials);
-    run_json_str(f, status);
+    lab_run_json_str(f, status);
     fputs("}\n", f);
     int err = ferror(f);
     if (fclose(f) != 0 || err || rename(tmp, path) != 0) {
@@ -274,7 +274,7 @@ static void log_error(run_log *log, char *keep, size_t len, const char *label, c
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!keep[0]) snprintf(keep, len, "%s", msg);
-    run_logf(log, "%serror: %s", label, msg);
+    lab_run_logf(log, "%serror: %s", label, msg);
 }
 
 /* Marks the framework's own keys read (labrun uses them itself). */
@@ -340,25 +340,31 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
 
     run_log log = {0};
     log.to_stderr = !opt->quiet;
-    log.t0 = run_now();
+    log.t0 = lab_run_now();
     snprintf(path, sizeof path, "%s/log.txt", dir);
     log.file = fopen(path, "a");
     if (!log.file) {
         lab_error_set("cannot write %s: %s", path, strerror(errno));
         return early(opt, LAB_RUN_CONFIG_ERROR);
     }
-    if (opt->command) run_logf(&log, "%s", opt->command);
-    run_logf(&log, "labrun %s, plugin %s %s (%s)", LAB_VERSION, p->name, p->version, h->path);
-    run_logf(&log, "%s run directory %s", resuming ? "resuming" : "new", dir);
-    if (note[0]) run_logf(&log, "%s", note);
-    run_logf(&log, "device %s, %d CPU thread%s; %d trial%s (%d grid point%s x %d seed%s)", devs,
-             lab_get_num_threads(), lab_get_num_threads() == 1 ? "" : "s", ntrials, ntrials == 1 ? "" : "s", npoints,
-             npoints == 1 ? "" : "s", nseeds, nseeds == 1 ? "" : "s");
+    if (opt->command) lab_run_logf(&log, "%s", opt->command);
+    lab_run_logf(&log, "labrun %s, plugin %s %s (%s)", LAB_VERSION, p->name, p->version, h->path);
+    lab_run_logf(&log, "%s run directory %s", resuming ? "resuming" : "new", dir);
+    if (note[0]) lab_run_logf(&log, "%s", note);
+    lab_run_logf(&log, "device %s, %d CPU thread%s; %d trial%s (%d grid point%s x %d seed%s)", devs,
+                 lab_get_num_threads(), lab_get_num_threads() == 1 ? "" : "s", ntrials, ntrials == 1 ? "" : "s",
+                 npoints, npoints == 1 ? "" : "s", nseeds, nseeds == 1 ? "" : "s");
 
     lab_run_status status = LAB_RUN_OK;
     char first_err[2048] = "";
-    run_summary sum = {.plugin = p->name, .plugin_version = p->version, .experiment = exp, .device = devs,
-                       .dir = dir, .cfg = cfg, .npoints = npoints, .nseeds = nseeds};
+    run_summary sum = {.plugin = p->name,
+                       .plugin_version = p->version,
+                       .experiment = exp,
+                       .device = devs,
+                       .dir = dir,
+                       .cfg = cfg,
+                       .npoints = npoints,
+                       .nseeds = nseeds};
     sum.points = calloc((size_t)npoints, sizeof *sum.points);
     sum.trials = calloc((size_t)ntrials, sizeof *sum.trials);
     if (!sum.points || !sum.trials) {
@@ -378,7 +384,7 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
             goto out;
         }
 
-    double t_run = run_now();
+    double t_run = lab_run_now();
     int pmode = progress_mode(cfg);
     for (int i = 0; i < ntrials && status == LAB_RUN_OK; i++) {
         run_trial *t = &sum.trials[i];
@@ -394,13 +400,13 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
         } else {
             snprintf(tdir, sizeof tdir, "%s", dir);
         }
-        if (resuming && run_read_trial_result(tdir, t) == 0) {
+        if (resuming && lab_run_read_trial_result(tdir, t) == 0) {
             t->status = TRIAL_DONE;
-            run_logf(&log, "%strial %d/%d finished earlier", label, i + 1, ntrials);
+            lab_run_logf(&log, "%strial %d/%d finished earlier", label, i + 1, ntrials);
             continue;
         }
-        run_trial_clear(t);
-        if (run_mkdirs(tdir) < 0) {
+        lab_run_trial_clear(t);
+        if (lab_run_mkdirs(tdir) < 0) {
             log_error(&log, first_err, sizeof first_err, label, "%s", lab_error());
             t->status = TRIAL_FAILED;
             status = LAB_RUN_FAILED;
@@ -413,11 +419,21 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
             size_t l = strlen(desc);
             snprintf(desc + l, sizeof desc - l, "%s=%s ", key, lab_cfg_value(pc, key));
         }
-        if (ntrials > 1) run_logf(&log, "%strial %d/%d: %sseed %" PRIu64, label, i + 1, ntrials, desc, t->seed);
-        run_ctx_args a = {.plugin = p, .cfg = pc, .device = dev, .dir = tdir, .seed = t->seed, .trial = i,
-                          .ntrials = ntrials, .point = t->point, .seed_index = t->seed_index, .label = label,
-                          .log = &log, .progress_mode = pmode, .resume = resuming};
-        lab_ctx *ctx = run_ctx_new(&a);
+        if (ntrials > 1) lab_run_logf(&log, "%strial %d/%d: %sseed %" PRIu64, label, i + 1, ntrials, desc, t->seed);
+        run_ctx_args a = {.plugin = p,
+                          .cfg = pc,
+                          .device = dev,
+                          .dir = tdir,
+                          .seed = t->seed,
+                          .trial = i,
+                          .ntrials = ntrials,
+                          .point = t->point,
+                          .seed_index = t->seed_index,
+                          .label = label,
+                          .log = &log,
+                          .progress_mode = pmode,
+                          .resume = resuming};
+        lab_ctx *ctx = lab_run_ctx_new(&a);
         if (!ctx) {
             log_error(&log, first_err, sizeof first_err, label, "%s", lab_error());
             t->status = TRIAL_FAILED;
@@ -428,19 +444,19 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
          * not leak either into the next trial. */
         int depth = lab_scope_depth(), grad = lab_grad_enabled();
         lab_error_clear();
-        double t0 = run_now();
+        double t0 = lab_run_now();
         int rc = p->run(ctx);
-        run_ctx_finish(ctx);
+        lab_run_ctx_finish(ctx);
         char err[2048];
         snprintf(err, sizeof err, "%s", lab_error());
         while (lab_scope_depth() > depth) lab_scope_end();
         lab_grad_set_enabled(grad);
         char took[32];
-        run_fmt_duration(run_now() - t0, took, sizeof took);
+        lab_run_fmt_duration(lab_run_now() - t0, took, sizeof took);
         if (ctx->stop_seen) {
             t->status = TRIAL_INTERRUPTED;
             status = LAB_RUN_INTERRUPTED;
-            if (rc != 0) run_logf(&log, "%serror while stopping: %s", label, err[0] ? err : "(no message)");
+            if (rc != 0) lab_run_logf(&log, "%serror while stopping: %s", label, err[0] ? err : "(no message)");
         } else if (rc != 0) {
             t->status = TRIAL_FAILED;
             status = LAB_RUN_FAILED;
@@ -452,8 +468,8 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
             log_error(&log, first_err, sizeof first_err, label, "%s", lab_error());
         } else {
             for (int k = 0; k < ctx->nres; k++)
-                if (run_trial_add(t, ctx->res_names[k], ctx->res_values[k]) < 0) status = LAB_RUN_FAILED;
-            if (status == LAB_RUN_OK && run_write_trial_result(tdir, t) < 0) {
+                if (lab_run_trial_add(t, ctx->res_names[k], ctx->res_values[k]) < 0) status = LAB_RUN_FAILED;
+            if (status == LAB_RUN_OK && lab_run_write_trial_result(tdir, t) < 0) {
                 log_error(&log, first_err, sizeof first_err, label, "%s", lab_error());
                 status = LAB_RUN_FAILED;
             }
@@ -464,28 +480,28 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
                     size_t l = strlen(res);
                     snprintf(res + l, sizeof res - l, "%s%s %.6g", k ? ", " : "", t->names[k], t->values[k]);
                 }
-                run_logf(&log, "%sdone in %s%s%s", label, took, res[0] ? ": " : "", res);
+                lab_run_logf(&log, "%sdone in %s%s%s", label, took, res[0] ? ": " : "", res);
             }
         }
-        run_ctx_free(ctx);
+        lab_run_ctx_free(ctx);
         /* A stop that came after the plugin's last look: this trial is
          * complete, the next ones wait for the resume. */
         if (status == LAB_RUN_OK && lab_run_stop_requested()) status = LAB_RUN_INTERRUPTED;
     }
 
-    if (run_write_results(&sum, NULL) < 0) run_logf(&log, "error: %s", lab_error());
+    if (lab_run_write_results(&sum, NULL) < 0) lab_run_logf(&log, "error: %s", lab_error());
     char took[32];
-    run_fmt_duration(run_now() - t_run, took, sizeof took);
+    lab_run_fmt_duration(lab_run_now() - t_run, took, sizeof took);
     if (status == LAB_RUN_OK) {
         int figs = 0;
         if (lab_run_plot(dir, &figs) == 0)
-            run_logf(&log, "plots: %d figure%s in %s/plots", figs, figs == 1 ? "" : "s", dir);
+            lab_run_logf(&log, "plots: %d figure%s in %s/plots", figs, figs == 1 ? "" : "s", dir);
         else
-            run_logf(&log, "plots skipped: %s", lab_error());
-        run_logf(&log, "finished in %s; results in %s/results.md", took, dir);
+            lab_run_logf(&log, "plots skipped: %s", lab_error());
+        lab_run_logf(&log, "finished in %s; results in %s/results.md", took, dir);
         /* The table last, after the log, so it ends what a terminal shows. */
         snprintf(path, sizeof path, "%s/results.md", dir);
-        char *md = opt->table ? run_read_file(path, NULL) : NULL;
+        char *md = opt->table ? lab_run_read_file(path, NULL) : NULL;
         if (md) {
             fflush(stderr);
             fprintf(opt->table, "\n%s", md);
@@ -493,17 +509,17 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
             free(md);
         }
     } else if (status == LAB_RUN_INTERRUPTED) {
-        run_logf(&log, "interrupted after %s; continue with: labrun %s %s/config.ini run.resume=%s", took, p->name,
-                 dir, dir);
+        lab_run_logf(&log, "interrupted after %s; continue with: labrun %s %s/config.ini run.resume=%s", took, p->name,
+                     dir, dir);
     } else {
-        run_logf(&log, "run failed after %s; partial results in %s", took, dir);
+        lab_run_logf(&log, "run failed after %s; partial results in %s", took, dir);
     }
 out:
     write_run_json(dir, h, opt->experiment, devs, opt->command, started, ntrials,
                    status == LAB_RUN_OK            ? "done"
                    : status == LAB_RUN_INTERRUPTED ? "interrupted"
                                                    : "failed");
-    for (int i = 0; i < ntrials && sum.trials; i++) run_trial_clear(&sum.trials[i]);
+    for (int i = 0; i < ntrials && sum.trials; i++) lab_run_trial_clear(&sum.trials[i]);
     for (int i = 0; i < npoints && sum.points; i++) lab_cfg_free(sum.points[i]);
     free(sum.points);
     free(sum.trials);

@@ -17,20 +17,20 @@
 
 #include "run_int.h"
 
-double run_now(void)
+double lab_run_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int run_exists(const char *path)
+int lab_run_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0;
 }
 
-int run_mkdirs(const char *path)
+int lab_run_mkdirs(const char *path)
 {
     char buf[4096];
     size_t n = strlen(path);
@@ -50,7 +50,7 @@ int run_mkdirs(const char *path)
     return 0;
 }
 
-char *run_read_file(const char *path, size_t *len)
+char *lab_run_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -78,7 +78,7 @@ char *run_read_file(const char *path, size_t *len)
     return buf;
 }
 
-const char *run_fmt_duration(double s, char *buf, size_t len)
+const char *lab_run_fmt_duration(double s, char *buf, size_t len)
 {
     if (!(s >= 0) || s > 1e7) {
         snprintf(buf, len, "?");
@@ -94,7 +94,7 @@ const char *run_fmt_duration(double s, char *buf, size_t len)
 
 /* --- log ------------------------------------------------------------------------ */
 
-void run_log_bar_clear(run_log *l)
+void lab_run_log_bar_clear(run_log *l)
 {
     if (l->bar_shown) {
         fputs("\r\033[K", stderr);
@@ -103,7 +103,7 @@ void run_log_bar_clear(run_log *l)
     }
 }
 
-void run_log_v(run_log *l, const char *prefix, const char *fmt, va_list ap)
+void lab_run_log_v(run_log *l, const char *prefix, const char *fmt, va_list ap)
 {
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -111,7 +111,7 @@ void run_log_v(run_log *l, const char *prefix, const char *fmt, va_list ap)
     while (n && msg[n - 1] == '\n') msg[--n] = '\0';
     if (l->to_stderr) {
         int redraw = l->bar_shown;
-        run_log_bar_clear(l);
+        lab_run_log_bar_clear(l);
         fprintf(stderr, "%s%s\n", prefix ? prefix : "", msg);
         if (redraw) {
             fputs(l->bar, stderr);
@@ -120,21 +120,21 @@ void run_log_v(run_log *l, const char *prefix, const char *fmt, va_list ap)
         fflush(stderr);
     }
     if (l->file) {
-        double t = run_now() - l->t0;
+        double t = lab_run_now() - l->t0;
         fprintf(l->file, "[%8.1fs] %s%s\n", t, prefix ? prefix : "", msg);
         fflush(l->file);
     }
 }
 
-void run_logf(run_log *l, const char *fmt, ...)
+void lab_run_logf(run_log *l, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    run_log_v(l, NULL, fmt, ap);
+    lab_run_log_v(l, NULL, fmt, ap);
     va_end(ap);
 }
 
-void run_log_bar(run_log *l, const char *text, int final)
+void lab_run_log_bar(run_log *l, const char *text, int final)
 {
     if (!l->to_stderr) return;
     snprintf(l->bar, sizeof l->bar, "%s", text);
@@ -150,7 +150,7 @@ void run_log_bar(run_log *l, const char *text, int final)
 
 /* --- JSON ------------------------------------------------------------------------ */
 
-void run_json_str(FILE *f, const char *s)
+void lab_run_json_str(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -168,7 +168,7 @@ void run_json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-const char *run_fmt_double(double v, char *buf, size_t len, int exact)
+const char *lab_run_fmt_double(double v, char *buf, size_t len, int exact)
 {
     /* Not exact: a value that is a float (metrics usually come from f32
      * tensors) is written as the shortest text that reads back as that
@@ -188,13 +188,13 @@ const char *run_fmt_double(double v, char *buf, size_t len, int exact)
     return buf;
 }
 
-void run_json_num(FILE *f, double v, int exact)
+void lab_run_json_num(FILE *f, double v, int exact)
 {
     char b[40];
     if (!isfinite(v))
         fputs("null", f);
     else
-        fputs(run_fmt_double(v, b, sizeof b, exact), f);
+        fputs(lab_run_fmt_double(v, b, sizeof b, exact), f);
 }
 
 static const char *skip_ws(const char *s)
@@ -220,13 +220,16 @@ static const char *parse_str(const char *s, char *out, size_t len)
             case 'r': c = '\r'; break;
             case 'b': c = '\b'; break;
             case 'f': c = '\f'; break;
-            case '/': case '\\': case '"': c = *s; break;
+            case '/':
+            case '\\':
+            case '"': c = *s; break;
             case 'u': {
                 unsigned v = 0;
                 for (int i = 1; i <= 4; i++) {
                     char h = s[i];
                     if (!isxdigit((unsigned char)h)) return NULL;
-                    v = v * 16 + (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower((unsigned char)h) - 'a' + 10));
+                    v = v * 16 +
+                        (unsigned)(isdigit((unsigned char)h) ? h - '0' : (tolower((unsigned char)h) - 'a' + 10));
                 }
                 s += 4;
                 c = v < 0x80 ? (char)v : '?';
@@ -242,7 +245,7 @@ static const char *parse_str(const char *s, char *out, size_t len)
     return s + 1;
 }
 
-int run_json_parse_flat(const char *text, run_json_fn fn, void *user)
+int lab_run_json_parse_flat(const char *text, run_json_fn fn, void *user)
 {
     const char *s = skip_ws(text);
     if (*s != '{') return -1;

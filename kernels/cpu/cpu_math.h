@@ -19,7 +19,9 @@
  * baseline, and the loader picks one per machine (GCC function
  * multi-versioning). Put it on functions called inside OpenMP regions, not
  * on functions containing them: the outlined region bodies are not cloned. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* Not under ThreadSanitizer: its instrumented ifunc resolvers run during
+ * relocation, before the TSan runtime is up, and crash at load time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define LAB_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define LAB_CPU_CLONES

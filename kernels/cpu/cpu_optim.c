@@ -62,7 +62,7 @@ static void cpu_adam(int64_t n, float *p, const float *g, float *m, float *v, fl
     const float decay = decoupled ? (float)(1.0 - lrd * wdd) : 1.0f;
     const float l2 = decoupled ? 0.0f : wd;
     const float a1 = (float)(1.0 - b1), a2 = (float)(1.0 - b2);
-#pragma omp parallel for simd schedule(static) if (n > LAB_CPU_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n > LAB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i] + l2 * p[i];
         float pi = p[i] * decay;
@@ -79,11 +79,11 @@ static void cpu_sgd(int64_t n, float *p, const float *g, float *buf, float lr, f
 {
     const float keep = (float)(1.0 - decimal_of(dampening));
     if (momentum == 0.0f || !buf) {
-#pragma omp parallel for simd schedule(static) if (n > LAB_CPU_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n > LAB_CPU_PAR_MIN)
         for (int64_t i = 0; i < n; i++) p[i] -= lr * (g[i] + wd * p[i]);
         return;
     }
-#pragma omp parallel for simd schedule(static) if (n > LAB_CPU_PAR_MIN)
+#pragma omp parallel for simd schedule(static) if (parallel : n > LAB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float d = g[i] + wd * p[i];
         float b = first ? d : momentum * buf[i] + keep * d;
@@ -95,7 +95,7 @@ static void cpu_sgd(int64_t n, float *p, const float *g, float *buf, float lr, f
 static double cpu_sumsq(int64_t n, const float *x)
 {
     double s = 0;
-#pragma omp parallel for simd reduction(+ : s) schedule(static) if (n > LAB_CPU_PAR_MIN)
+#pragma omp parallel for simd reduction(+ : s) schedule(static) if (parallel : n > LAB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) s += (double)x[i] * (double)x[i];
     return s;
 }

@@ -82,10 +82,11 @@ __global__ void k_normal(int64_t n, float *y, uint64_t seed, uint64_t stream, ui
         uint64_t w = offset + 2 * (uint64_t)i;
         uint32_t out[4], w1, w2;
         philox_block(seed, stream, w >> 2, out);
+        /* Selects, not out[l]: a run-time index would put out in local memory. */
         int l = (int)(w & 3);
-        w1 = out[l];
+        w1 = l == 0 ? out[0] : l == 1 ? out[1] : l == 2 ? out[2] : out[3];
         if (l < 3) {
-            w2 = out[l + 1];
+            w2 = l == 0 ? out[1] : l == 1 ? out[2] : out[3];
         } else { /* the pair straddles two blocks (odd offsets) */
             uint32_t nxt[4];
             philox_block(seed, stream, (w >> 2) + 1, nxt);

@@ -2,19 +2,23 @@
  * column ids, f32 values), x [cols, f] row-major (framework/core/backend.h).
  *
  * The product goes through cuSPARSE's generic SpMM (CSR, 64-bit indices,
- * row-major dense operands, CUSPARSE_SPMM_CSR_ALG2). cuSPARSE needs nnz on
- * the host and the slot does not carry it, so the call first reads
- * rowptr[rows] back (8 bytes): that waits for the stream, a few microseconds
- * per product. LAB_CUDA_SPMM=native selects our own kernel instead, which
- * needs no nnz: a warp per row, lanes over 32 features at a time, each
- * output summed in the CSR order without fused multiply-adds, so it is
- * bit-identical to the CPU backend. The native kernel is also the fallback
- * when cuSPARSE reports the configuration as unsupported. tests/bench
+ * row-major dense operands, the library's default algorithm). cuSPARSE's CSR
+ * format assumes ascending, unique column ids in each row: what the
+ * project's graph builders and the CSR transpose produce. cuSPARSE needs nnz
+ * on the host and the slot does not carry it, so each call first reads
+ * rowptr[rows] back (8 bytes), which waits for the stream: a few
+ * microseconds per product.
+ *
+ * LAB_CUDA_SPMM=native selects our own kernel instead: a warp per row, lanes
+ * over 32 features at a time, each output summed in CSR order without fused
+ * multiply-adds. It needs no nnz, accepts any column order and repeats, and
+ * is bit-identical to the CPU backend. It is also the fallback when cuSPARSE
+ * rejects a configuration (not supported, invalid value). bench_gpu.c
  * compares the two on a PubMed-sized graph.
  *
- * Tested by tests/parity/test_parity_sparse.c (random graphs with empty rows,
- * a dense matmul check, lab_spmm backward through the transpose, both paths)
- * against the CPU, on a GPU.
+ * Tested by tests/parity/test_parity_sparse.c (random graphs with empty
+ * rows, f from 1 to 70, the backward through the transpose, both paths, an
+ * empty matrix) against the CPU, on a GPU.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,7 +54,7 @@ static void spmm_native(lab_cu_dev *d, int64_t rows, int64_t f, const int64_t *r
     LAB_CU_CHECK(d, "spmm (native)");
 }
 
-/* Returns the cuSPARSE status; CUSPARSE_STATUS_NOT_SUPPORTED lets the caller
+/* Returns the cuSPARSE status; a rejected configuration lets the caller
  * fall back to the native kernel. */
 static cusparseStatus_t spmm_cusparse(lab_cu_dev *d, int64_t rows, int64_t cols, int64_t f, int64_t nnz,
                                       const int64_t *rowptr, const int64_t *colind, const float *vals, const float *x,
@@ -69,14 +73,14 @@ static cusparseStatus_t spmm_cusparse(lab_cu_dev *d, int64_t rows, int64_t cols,
     if (st == CUSPARSE_STATUS_SUCCESS) st = cusparseCreateDnMat(&Y, rows, f, f, y, CUDA_R_32F, CUSPARSE_ORDER_ROW);
     if (st == CUSPARSE_STATUS_SUCCESS)
         st = cusparseSpMM_bufferSize(d->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE,
-                                     &alpha, A, X, &beta, Y, CUDA_R_32F, CUSPARSE_SPMM_CSR_ALG2, &bytes);
+                                     &alpha, A, X, &beta, Y, CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT, &bytes);
     if (st == CUSPARSE_STATUS_SUCCESS && bytes > 0) {
         buf = lab_cu_tmp_alloc(d, bytes);
         if (!buf) st = CUSPARSE_STATUS_ALLOC_FAILED;
     }
     if (st == CUSPARSE_STATUS_SUCCESS)
         st = cusparseSpMM(d->sparse, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &alpha, A, X,
-                          &beta, Y, CUDA_R_32F, CUSPARSE_SPMM_CSR_ALG2, buf);
+                          &beta, Y, CUDA_R_32F, CUSPARSE_SPMM_ALG_DEFAULT, buf);
     if (buf) lab_cu_tmp_free(d, buf, bytes);
     if (Y) cusparseDestroyDnMat(Y);
     if (X) cusparseDestroyDnMat(X);
@@ -107,7 +111,7 @@ static void cu_spmm(int64_t rows, int64_t cols, int64_t f, const int64_t *rowptr
         return;
     }
     cusparseStatus_t st = spmm_cusparse(d, rows, cols, f, nnz, rowptr, colind, vals, x, y);
-    if (st == CUSPARSE_STATUS_NOT_SUPPORTED) {
+    if (st == CUSPARSE_STATUS_NOT_SUPPORTED || st == CUSPARSE_STATUS_INVALID_VALUE) {
         spmm_native(d, rows, f, rowptr, colind, vals, x, y);
         return;
     }

@@ -76,7 +76,8 @@ static lab_tensor *nearest(lab_tensor *p, lab_tensor *W)
 static int to_host(lab_tensor *idx, int64_t *dst) { return idx ? lab_tensor_copy_to_host(idx, dst) : -1; }
 
 /* One batch; pred arrays are offset to the batch. */
-static int predict_batch(np_state *s, lab_tensor *x, lab_rng *rng, int64_t *pred, int64_t *post, int64_t *b1)
+static int predict_batch(np_state *s, lab_tensor *x, lab_rng *rng, int64_t *pred, int64_t *post, int64_t *b1,
+                         int64_t *near)
 {
     const np_opts *o = s->o;
     int64_t B = x->shape[0], d = s->sh.d;
@@ -141,6 +142,7 @@ static int predict_batch(np_state *s, lab_tensor *x, lab_rng *rng, int64_t *pred
         free(ab);
         np_ct_cache_free(&cache);
     }
+    if (rc == 0 && near) rc = to_host(nearest(z, W), near);
     if (rc == 0) {
         if (o->method == NP_FM) {
             rc = to_host(nearest(z, W), pred);
@@ -156,7 +158,8 @@ static int predict_batch(np_state *s, lab_tensor *x, lab_rng *rng, int64_t *pred
     return rc;
 }
 
-int np_predict(np_state *s, lab_tensor *x, uint64_t run, int64_t *pred, int64_t *pred_post, int64_t *pred_b1)
+int np_predict(np_state *s, lab_tensor *x, uint64_t run, int64_t *pred, int64_t *pred_post, int64_t *pred_b1,
+               int64_t *pred_near)
 {
     int64_t n = x->shape[0], bs = s->o->eval_batch;
     lab_rng a = lab_rng_fork(&s->base, NP_RNG_EVAL), r = lab_rng_fork(&a, run);
@@ -166,7 +169,7 @@ int np_predict(np_state *s, lab_tensor *x, uint64_t run, int64_t *pred, int64_t 
         lab_rng rb = lab_rng_fork(&r, (uint64_t)b);
         lab_scope_begin();
         rc = predict_batch(s, lab_slice(x, 0, i, j), &rb, pred + i, pred_post ? pred_post + i : NULL,
-                           pred_b1 ? pred_b1 + i : NULL);
+                           pred_b1 ? pred_b1 + i : NULL, pred_near ? pred_near + i : NULL);
         lab_scope_end();
     }
     lab_grad_set_enabled(prev);
@@ -177,15 +180,16 @@ int np_evaluate(np_state *s, lab_tensor *x, lab_tensor *y, uint64_t run, np_eval
 {
     int64_t n = x->shape[0];
     int dt = s->o->method == NP_DT, head = s->o->method == NP_DT || s->o->method == NP_BP;
-    int64_t *buf = malloc((size_t)(4 * n) * sizeof *buf);
+    int64_t *buf = malloc((size_t)(5 * n) * sizeof *buf);
     if (!buf) return lab_error_set("noprop: out of host memory");
-    int64_t *pred = buf, *post = buf + n, *b1 = buf + 2 * n, *lab = buf + 3 * n;
-    int rc = np_predict(s, x, run, pred, head ? post : NULL, dt ? b1 : NULL);
+    int64_t *pred = buf, *post = buf + n, *b1 = buf + 2 * n, *lab = buf + 3 * n, *near = buf + 4 * n;
+    int rc = np_predict(s, x, run, pred, head ? post : NULL, dt ? b1 : NULL, near);
     if (rc == 0) rc = lab_tensor_copy_to_host(y, lab);
     if (rc == 0) {
         out->acc = 100 * lab_metric_accuracy(pred, lab, n);
         out->acc_post = head ? 100 * lab_metric_accuracy(post, lab, n) : NAN;
         out->acc_block1 = dt ? 100 * lab_metric_accuracy(b1, lab, n) : NAN;
+        out->acc_near = 100 * lab_metric_accuracy(near, lab, n);
     }
     free(buf);
     return rc;

@@ -38,7 +38,7 @@ static const lab_param params[] = {
                    "or image-sized with orthogonal / N(0,1) init (ablation)"),
     LAB_PARAM_INT("noprop", "embed_dim", "20", 0, 1 << 20,
                   "d of embedding = learned (0: the image size); must agree with the other embeddings' d"),
-    LAB_PARAM_INT("noprop", "T", "10", 1, NP_MAX_T, "DT / backprop: number of blocks"),
+    LAB_PARAM_INT("noprop", "blocks", "10", 1, NP_MAX_T, "DT / backprop: number of blocks"),
     LAB_PARAM_BOOL("noprop", "parallel_blocks", "false",
                    "DT with one-hot: train the blocks (and the head) concurrently on the CPU threads"),
     LAB_PARAM_FLOAT("noprop", "dropout", "0.2", 0, 0.99, "dropout of the image path"),
@@ -64,7 +64,7 @@ static const lab_param params[] = {
     LAB_PARAM_ENUM("train", "optimizer", "auto", "auto|adam|adamw", "auto: AdamW for DT and backprop, Adam for CT/FM"),
     LAB_PARAM_INT("train", "max_steps", "0", 0, 1LL << 40,
                   "stop resumably after this many steps in this process (0: no limit); run.resume continues"),
-    LAB_PARAM_INT("eval", "runs", "5", 1, 1000, "stochastic inference runs averaged per evaluation"),
+    LAB_PARAM_INT("eval", "runs", "5", 1, 64, "stochastic inference runs averaged per evaluation"),
     LAB_PARAM_INT("eval", "steps", "1000", 1, 1000000, "CT / FM: inference steps"),
     LAB_PARAM_INT("eval", "batch_size", "1000", 1, 1 << 20, NULL),
     LAB_PARAM_INT("eval", "every", "1", 0, 1000000, "test accuracy (one run) every N epochs (0: only at the end)"),
@@ -109,9 +109,9 @@ static int read_opts(const lab_cfg *c, np_opts *o)
     /* Method-specific keys are read only by their method, so a key set for
      * another method is reported by the strict config check. */
     if (dtlike) {
-        int64_t T = lab_cfg_get_int(c, "noprop.T");
+        int64_t T = lab_cfg_get_int(c, "noprop.blocks");
         if (T < 1 || T > NP_MAX_T)
-            return lab_error_set("noprop.T = %lld: the number of blocks must be in [1, %d]", (long long)T, NP_MAX_T);
+            return lab_error_set("noprop.blocks = %lld: the number of blocks must be in [1, %d]", (long long)T, NP_MAX_T);
         o->T = (int)T;
     }
     if (o->method == NP_DT) {
@@ -411,7 +411,8 @@ static int run(lab_ctx *ctx)
         if (!last && o.eval_every > 0 && (e + 1) % o.eval_every == 0) {
             np_eval ev;
             if (np_evaluate(&s, s.xte, s.yte, 0, &ev) < 0) goto out;
-            lab_ctx_metrics(ctx, "test", LAB_KV({"acc", ev.acc}, {"acc_post", ev.acc_post}, {"acc_block1", ev.acc_block1}));
+            lab_ctx_metrics(ctx, "test", LAB_KV({"acc", ev.acc}, {"acc_post", ev.acc_post}, {"acc_block1", ev.acc_block1},
+                                                {"acc_near", ev.acc_near}));
             lab_ctx_log(ctx, "epoch %lld: loss %.4f (ce %.4f, local %.4f), test accuracy %.2f%% (one run)",
                         (long long)e + 1, st.loss, st.ce, st.local, ev.acc);
         } else {
@@ -426,7 +427,7 @@ static int run(lab_ctx *ctx)
     /* Final evaluation: eval.runs inference runs on test and train. */
     {
         int R = o.eval_runs;
-        double te[MAX_REC], tr[MAX_REC], tep[MAX_REC], trp[MAX_REC], b1[MAX_REC];
+        double te[MAX_REC], tr[MAX_REC], tep[MAX_REC], trp[MAX_REC], b1[MAX_REC], ten[MAX_REC];
         if (R > MAX_REC) R = MAX_REC;
         lab_tensor *xtrv = s.xtr, *ytrv = s.ytr;
         lab_scope_begin();
@@ -439,18 +440,19 @@ static int run(lab_ctx *ctx)
         for (int r = 0; r < R && ok; r++) {
             np_eval a, b;
             ok = np_evaluate(&s, s.xte, s.yte, (uint64_t)r, &a) == 0 && np_evaluate(&s, xtrv, ytrv, (uint64_t)r, &b) == 0;
-            te[r] = a.acc, tep[r] = a.acc_post, b1[r] = a.acc_block1, tr[r] = b.acc, trp[r] = b.acc_post;
+            te[r] = a.acc, tep[r] = a.acc_post, b1[r] = a.acc_block1, ten[r] = a.acc_near, tr[r] = b.acc, trp[r] = b.acc_post;
         }
         t_eval = now_s() - t_eval;
         int64_t ntr = xtrv->shape[0];
         lab_scope_end();
         if (!ok) goto out;
-        double m_te, sd_te, m_tr, sd_tr, m_tep, sd_tep, m_trp, sd_trp, m_b1, sd_b1;
+        double m_te, sd_te, m_tr, sd_tr, m_tep, sd_tep, m_trp, sd_trp, m_b1, sd_b1, m_ten, sd_ten;
         mean_sd(te, R, &m_te, &sd_te);
         mean_sd(tr, R, &m_tr, &sd_tr);
         mean_sd(tep, R, &m_tep, &sd_tep);
         mean_sd(trp, R, &m_trp, &sd_trp);
         mean_sd(b1, R, &m_b1, &sd_b1);
+        mean_sd(ten, R, &m_ten, &sd_ten);
         double mem_mb = peak > data_bytes ? (double)(peak - data_bytes) / 1048576.0 : 0;
         double epochs_run = o.epochs - e0 > 0 ? (double)(o.epochs - e0) : 0;
         lab_ctx_log(ctx, "test accuracy %.2f%% ± %.2f (sd over %d inference runs), train %.2f%% (first %lld images)",
@@ -458,6 +460,8 @@ static int run(lab_ctx *ctx)
         if (o.method == NP_DT || o.method == NP_BP)
             lab_ctx_log(ctx, "posterior head: test %.2f%%, train %.2f%%%s", m_tep, m_trp, "");
         if (o.method == NP_DT) lab_ctx_log(ctx, "block 1 alone (argmax of its logits at z_0): test %.2f%%", m_b1);
+        if (o.method != NP_FM)
+            lab_ctx_log(ctx, "embedding nearest to the chain's last z (no head): test %.2f%%", m_ten);
         lab_ctx_log(ctx, "training %.1f s (%.2f s per epoch), evaluation %.1f s; peak tensor memory %.1f MiB above the "
                     "data, peak resident %.1f MiB", t_train, epochs_run > 0 ? t_train / epochs_run : 0, t_eval, mem_mb,
                     (double)rss_peak / 1048576.0);
@@ -468,6 +472,7 @@ static int run(lab_ctx *ctx)
             lab_ctx_result(ctx, "train_acc_post", m_trp);
         }
         if (o.method == NP_DT) lab_ctx_result(ctx, "block1_acc", m_b1);
+        if (o.method != NP_FM) lab_ctx_result(ctx, "test_acc_near", m_ten);
         lab_ctx_result(ctx, "params_block", (double)per);
         lab_ctx_result(ctx, "mem_mb", mem_mb);
         if (have_rss) lab_ctx_result(ctx, "rss_peak_mb", (double)rss_peak / 1048576.0);
@@ -480,7 +485,7 @@ static int run(lab_ctx *ctx)
         const char *sv[] = {np_method_names[o.method], np_embedding_names[o.embedding], o.data_name, devs};
         const char *nk[6 * MAX_REC + 16];
         double nv[6 * MAX_REC + 16];
-        char names[5 * MAX_REC][24];
+        char names[6 * MAX_REC][24];
         int nn = 0;
         const char *fixed[] = {"seed", "epochs", "train_images", "test_images", "train_eval_images", "runs",
                                "params_block", "mem_mb", "rss_peak_mb", "s_per_epoch"};
@@ -488,9 +493,9 @@ static int run(lab_ctx *ctx)
                        (double)ntr, R, (double)per, mem_mb, have_rss ? (double)rss_peak / 1048576.0 : NAN,
                        epochs_run > 0 ? t_train / epochs_run : NAN};
         for (int i = 0; i < LAB_COUNT(fixed); i++) nk[nn] = fixed[i], nv[nn++] = fv[i];
-        const double *series[] = {te, tr, tep, trp, b1};
-        const char *sname[] = {"test", "train", "test_post", "train_post", "block1"};
-        for (int k = 0; k < 5; k++)
+        const double *series[] = {te, tr, tep, trp, b1, ten};
+        const char *sname[] = {"test", "train", "test_post", "train_post", "block1", "test_near"};
+        for (int k = 0; k < 6; k++)
             for (int r = 0; r < R; r++) {
                 snprintf(names[k * MAX_REC + r], sizeof names[0], "%s_r%d", sname[k], r);
                 nk[nn] = names[k * MAX_REC + r], nv[nn++] = series[k][r];

@@ -272,6 +272,7 @@ typedef struct np_eval {
     double acc;        /* % with the method's own prediction (softmax head / nearest embedding) */
     double acc_post;   /* % with the posterior head (DT, backprop; NAN otherwise) */
     double acc_block1; /* % of block 1's argmax alone (DT; NAN otherwise) */
+    double acc_near;   /* % of the embedding nearest to the chain's last z (a diagnostic of the chain without the head) */
 } np_eval;
 
 /* CT/FM inference cache of a batch: the image features' share of the first
@@ -288,8 +289,11 @@ void np_ct_cache_free(np_ct_cache *c);
 lab_tensor *np_ct_cache_logits(const np_net *n, const np_ct_cache *c, lab_tensor *z, int row);
 
 /* Predictions over x with inference run `run` (its own noise stream): pred
- * (and pred_post when not NULL) receive n labels. Never reads labels. */
-int np_predict(np_state *s, lab_tensor *x, uint64_t run, int64_t *pred, int64_t *pred_post, int64_t *pred_b1);
+ * and, when not NULL, pred_post (posterior head), pred_b1 (block 1 alone)
+ * and pred_near (nearest embedding to the last z) receive n labels. Never
+ * reads labels. */
+int np_predict(np_state *s, lab_tensor *x, uint64_t run, int64_t *pred, int64_t *pred_post, int64_t *pred_b1,
+               int64_t *pred_near);
 /* Accuracy of one inference run over (x, y). */
 int np_evaluate(np_state *s, lab_tensor *x, lab_tensor *y, uint64_t run, np_eval *out);
 

@@ -32,7 +32,7 @@ static double cosine_f(double u, double s)
 
 int np_dt_sched_make(np_dt_sched *s, int T, double eta, double cos_s, double ab_min, double ab_max)
 {
-    if (T < 1 || T > NP_MAX_T) return lab_error_set("noprop.T = %d: the number of blocks must be in [1, %d]", T, NP_MAX_T);
+    if (T < 1 || T > NP_MAX_T) return lab_error_set("noprop.blocks = %d: the number of blocks must be in [1, %d]", T, NP_MAX_T);
     if (!(ab_min > 0 && ab_max < 1 && ab_min < ab_max))
         return lab_error_set("noprop schedule clamp [%g, %g] must satisfy 0 < min < max < 1", ab_min, ab_max);
     s->T = T;

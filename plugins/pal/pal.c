@@ -19,7 +19,7 @@
 #define VARIANTS "custom|V0|V1a|V1b|V1c|V2|V3|V4|V5|V6|V7|C0-V0|C0-V3|B-ssl|B-asr|B-clap|B-ssl+asr|B-ssl+clap|B-asr+clap|B-all"
 
 static const lab_param params[] = {
-    LAB_PARAM_ENUM("task", "name", "train", "train|data|efficiency", "what this run does"),
+    LAB_PARAM_ENUM("task", "name", "train", "train|data|efficiency|table", "what this run does (table: rewrite table.name from table.from)"),
     LAB_PARAM_STRING("data", "dir", "data/pal/cpu", "generated data set folder (task=data writes it)"),
     LAB_PARAM_STRING("data", "fsdd", "", "FSDD folder holding recordings/ (empty: $LAB_DATA_DIR/fsdd, data/fsdd, ../shared/data/fsdd)"),
     LAB_PARAM_INTS("data", "sizes", "2000, 300, 300", 1, 1000000, "task=data: train, val, test clips"),
@@ -53,6 +53,7 @@ static const lab_param params[] = {
     LAB_PARAM_ENUM("table", "name", "none", "none|ablation|encoders|efficiency", "the table this run writes"),
     LAB_PARAM_STRING("table", "out", "", "where the table goes (empty: docs/results/pal-<table>.md)"),
     LAB_PARAM_STRING("table", "command", "", "the command named in the table's header"),
+    LAB_PARAM_STRING("table", "from", "", "task=table: the run directory whose trials make the table"),
     LAB_PARAM_INTS("efficiency", "na", "8, 24, 96, 384, 1024", 1, 1000000, "audio token counts of Table C"),
     LAB_PARAM_INT("efficiency", "text_tokens", "32", 1, 100000, "Nt of Table C"),
     LAB_PARAM_INT("efficiency", "reps", "3", 1, 1000, "timed steps per point (best taken)"),
@@ -165,6 +166,14 @@ static int run(lab_ctx *ctx)
         e.dev = lab_ctx_device(ctx);
         return pal_efficiency(ctx, &e);
     }
+    if (task == 3) {
+        const char *from = lab_cfg_get_str(c, "table.from");
+        if (!from[0] || (strcmp(table, "ablation") != 0 && strcmp(table, "encoders") != 0))
+            return lab_error_set("pal: task.name = table needs table.name = ablation|encoders and table.from = <run dir>");
+        default_out(c, table, out, sizeof out);
+        return pal_table_write(ctx, table, out, command[0] ? command : "labrun pal (task.name = table)",
+                               (int)lab_cfg_get_int(c, "model.s_star"), lab_cfg_get_int(c, "model.layers"), from);
+    }
     pal_opts o;
     memset(&o, 0, sizeof o);
     o.L = lab_cfg_get_int(c, "model.layers"), o.d = lab_cfg_get_int(c, "model.d");
@@ -202,7 +211,8 @@ static int run(lab_ctx *ctx)
         default_out(c, table, out, sizeof out);
         char cmd[256];
         snprintf(cmd, sizeof cmd, "labrun pal experiments/pal/tables/%s.ini", table);
-        return pal_table_write(ctx, table, out, command[0] ? command : cmd, (int)lab_cfg_get_int(c, "model.s_star"), o.L);
+        return pal_table_write(ctx, table, out, command[0] ? command : cmd, (int)lab_cfg_get_int(c, "model.s_star"), o.L,
+                               "");
     }
     return 0;
 }

@@ -134,7 +134,9 @@ lab_tensor *pal_read_recording(const char *path)
     lab_wav_info info;
     lab_tensor *w = lab_wav_read(path, &info);
     if (!w) {
-        lab_error_set("pal: data: %s", lab_error());
+        char msg[1024]; /* lab_error() is the buffer lab_error_set writes */
+        snprintf(msg, sizeof msg, "%s", lab_error());
+        lab_error_set("pal: data: %s", msg);
         return NULL;
     }
     if (info.sample_rate != PAL_SR) w = lab_wav_resample(w, info.sample_rate, PAL_SR);
@@ -571,7 +573,9 @@ int pal_data_load(pal_data *d, const char *dir)
         snprintf(path, sizeof path, "%s/%s.safetensors", dir, SPLITS[sp]);
         lab_params *p = lab_safetensors_load(path, LAB_CPU, NULL);
         if (!p) {
-            lab_error_set("pal: %s (generate it with: labrun pal experiments/pal/data.ini)", lab_error());
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", lab_error());
+            lab_error_set("pal: %s (generate it with: labrun pal experiments/pal/data.ini)", msg);
             pal_data_free(d);
             return -1;
         }

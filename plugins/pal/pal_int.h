@@ -244,9 +244,11 @@ int pal_evaluate(const pal_model *m, lab_tensor *const *cache, const pal_split *
 
 /* This trial's numbers as "key<TAB>value" lines in <trial dir>/pal.tsv. */
 int pal_record(lab_ctx *ctx, const char *variant, const pal_eval *val, const pal_eval *test);
-/* Table A (ablation) or B (encoders) from every trial's pal.tsv of this run,
- * with the §8 checks; written to out. */
-int pal_table_write(lab_ctx *ctx, const char *table, const char *out, const char *command, int s_star, int64_t L);
+/* Table A (ablation) or B (encoders) from every trial's pal.tsv of a run
+ * (run_dir, or when empty this run, written by its last trial), with the §8
+ * checks; written to out. */
+int pal_table_write(lab_ctx *ctx, const char *table, const char *out, const char *command, int s_star, int64_t L,
+                    const char *run_dir);
 /* Table C: PLITS vs LAL (and routing) at each Na: analytic GFLOPs/sample,
  * measured samples/s and peak bytes of a training step. */
 typedef struct pal_eff_cfg {

@@ -136,6 +136,11 @@ static int run_stage(lab_ctx *ctx, const char *name, lab_params *params, const p
     double f = 0, l = 0, run = 0;
     int nf = 0, nl = 0;
     for (int64_t s = 0; s < steps; s++) {
+        if (ctx && lab_ctx_should_stop(ctx)) {
+            /* Stages restart from their cached inputs, so a stop ends the trial. */
+            lab_optim_free(opt);
+            return lab_error_set("pal: %s stopped at step %lld by a signal (rerun the trial)", name, (long long)s);
+        }
         lab_scope_begin();
         lab_tensor *loss = fn(user, rng);
         int rc = loss ? lab_backward(loss) : -1;

@@ -57,16 +57,16 @@ static int load_graphs(lab_ctx *ctx, const virgo_opts *o, gdata *d)
             goto out;
         }
         d->g = og->num_graphs, d->n = og->num_nodes;
-        d->x = lab_tensor_own(lab_tensor_retain(og->node_feat));
-        d->edges = lab_tensor_own(lab_tensor_retain(og->edges));
-        d->graph_ptr = lab_tensor_own(lab_tensor_retain(og->node_ptr));
-        d->split[0] = lab_tensor_own(lab_tensor_retain(og->train_idx));
-        d->split[1] = lab_tensor_own(lab_tensor_retain(og->valid_idx));
-        d->split[2] = lab_tensor_own(lab_tensor_retain(og->test_idx));
+        d->x = lab_tensor_retain(og->node_feat);
+        d->edges = lab_tensor_retain(og->edges);
+        d->graph_ptr = lab_tensor_retain(og->node_ptr);
+        d->split[0] = lab_tensor_retain(og->train_idx);
+        d->split[1] = lab_tensor_retain(og->valid_idx);
+        d->split[2] = lab_tensor_retain(og->test_idx);
         if (!strncmp(o->data, "ogbg-mol", 8)) {
             d->multitask = 1;
             d->c = og->num_tasks;
-            d->ylab = lab_tensor_own(lab_tensor_retain(og->graph_label));
+            d->ylab = lab_tensor_retain(og->graph_label);
             /* The graph set wants i64 labels: use 0 (stratification is not used with a given split). */
             d->labels = lab_tensor_own(lab_tensor_zeros(LAB_I64, 1, &d->g, LAB_CPU));
         } else {
@@ -91,9 +91,9 @@ static int load_graphs(lab_ctx *ctx, const virgo_opts *o, gdata *d)
             for (int64_t i = 0; i < tu->num_nodes; i++) maxd = dv[i] > maxd ? dv[i] : maxd;
         }
         d->x = lab_tensor_own(lab_graph_degree_one_hot(tu->edges, tu->num_nodes, maxd));
-        d->edges = lab_tensor_own(lab_tensor_retain(tu->edges));
-        d->graph_ptr = lab_tensor_own(lab_tensor_retain(tu->graph_ptr));
-        d->labels = lab_tensor_own(lab_tensor_retain(tu->graph_labels));
+        d->edges = lab_tensor_retain(tu->edges);
+        d->graph_ptr = lab_tensor_retain(tu->graph_ptr);
+        d->labels = lab_tensor_retain(tu->graph_labels);
     }
     if (!d->x || !d->edges || !d->graph_ptr || !d->labels) goto out;
     d->f = d->x->shape[1];
@@ -301,10 +301,8 @@ int virgo_graph(lab_ctx *ctx, const virgo_opts *o)
         for (int i = 0; i < o->folds; i++) {
             lab_tensor *tr, *te;
             if (lab_graph_kfold_split(folds, i, &tr, &te) < 0) goto out;
-            int r = train_eval(ctx, o, &d, tr, NULL, te, 100 + (uint64_t)i, &acc[i]);
-            lab_tensor_release(tr);
-            lab_tensor_release(te);
-            if (r < 0) goto out;
+            /* tr and te belong to this function's scope. */
+            if (train_eval(ctx, o, &d, tr, NULL, te, 100 + (uint64_t)i, &acc[i]) < 0) goto out;
             snprintf(names[i], sizeof names[i], "fold_%d", i);
             res[nres++] = (lab_kv){names[i], acc[i]};
             lab_ctx_metrics(ctx, "fold", LAB_KV({"acc", acc[i]}));

@@ -70,7 +70,7 @@ static int load_link(lab_ctx *ctx, const virgo_opts *o, link_data *d)
         }
         d->ogb = 1;
         d->n = og->num_nodes;
-        if (og->node_feat) d->x = lab_tensor_own(lab_tensor_retain(og->node_feat));
+        if (og->node_feat) d->x = lab_tensor_retain(og->node_feat);
         d->train_edges = lab_tensor_own(both_directions(og->train_pos));
         lab_tensor *p3[3] = {og->train_pos, og->valid_pos, og->test_pos}, *n3[3] = {NULL, og->valid_neg, og->test_neg};
         for (int i = 0; i < 3; i++) {
@@ -91,8 +91,8 @@ static int load_link(lab_ctx *ctx, const virgo_opts *o, link_data *d)
         if (!(sp = lab_graph_link_split_new(pl->edges, pl->num_nodes, o->val_frac, o->test_frac, &srng))) goto out;
         lab_tensor *x = o->normalize ? lab_gnn_row_normalize(pl->features) : pl->features;
         if (!x) goto out;
-        d->x = lab_tensor_own(lab_tensor_retain(x));
-        d->train_edges = lab_tensor_own(lab_tensor_retain(sp->train_edges));
+        d->x = lab_tensor_retain(x);
+        d->train_edges = lab_tensor_retain(sp->train_edges);
         lab_tensor *p3[3] = {sp->train_pos, sp->val_pos, sp->test_pos}, *n3[3] = {NULL, sp->val_neg, sp->test_neg};
         for (int i = 0; i < 3; i++) {
             if (!(d->pos[i] = virgo_own_on(p3[i], dev))) goto out;

@@ -235,7 +235,7 @@ void virgo_node_data_free(virgo_node_data *d)
 lab_tensor *virgo_own_on(lab_tensor *t, lab_device dev)
 {
     if (!t) return NULL;
-    return lab_tensor_own(dev.type == LAB_DEV_CPU ? lab_tensor_retain(t) : lab_tensor_to(t, dev));
+    return dev.type == LAB_DEV_CPU ? lab_tensor_retain(t) : lab_tensor_own(lab_tensor_to(t, dev));
 }
 
 /* Reverse edges appended (duplicates are coalesced by the graph). */
@@ -269,7 +269,7 @@ int virgo_node_data_load(lab_ctx *ctx, const virgo_opts *o, virgo_node_data *d)
             if (*p == '-') *p = '_';
         if (!(og = lab_ogb_read(dir, o->data, o->split))) goto out;
         d->n = og->num_nodes;
-        d->edges = lab_tensor_own(lab_tensor_retain(og->edges));
+        d->edges = lab_tensor_retain(og->edges);
         if (og->node_feat) {
             x = og->node_feat;
         } else if (og->edge_feat) {
@@ -296,7 +296,7 @@ int virgo_node_data_load(lab_ctx *ctx, const virgo_opts *o, virgo_node_data *d)
         }
         lab_planetoid *pl = ds->planetoid;
         d->n = pl->num_nodes;
-        d->edges = lab_tensor_own(lab_tensor_retain(pl->edges));
+        d->edges = lab_tensor_retain(pl->edges);
         x = pl->features, labels = pl->labels;
         split[0] = pl->train_idx, split[1] = pl->val_idx, split[2] = pl->test_idx;
         (void)lab_cfg_get_bool(lab_ctx_cfg(ctx), "data.symmetrize");
@@ -304,7 +304,7 @@ int virgo_node_data_load(lab_ctx *ctx, const virgo_opts *o, virgo_node_data *d)
     if (!x) goto out;
     if (o->normalize) x = lab_gnn_row_normalize(x);
     if (!x) goto out;
-    d->x = lab_tensor_own(lab_tensor_retain(x));
+    d->x = lab_tensor_retain(x);
     d->f = x->shape[1];
     if (labels) {
         const int64_t *l = lab_tensor_i64(labels);

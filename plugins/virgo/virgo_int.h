@@ -2,9 +2,7 @@
 #ifndef VIRGO_INT_H
 #define VIRGO_INT_H
 
-#include <lab/gnn.h>
 #include <lab/lab.h>
-#include <lab/ogb.h>
 
 /* Everything one trial reads from its configuration, once. */
 typedef struct virgo_opts {

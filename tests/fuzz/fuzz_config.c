@@ -45,10 +45,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             case LAB_CFG_INT: (void)lab_cfg_get_int(c, key); break;
             case LAB_CFG_FLOAT: (void)lab_cfg_get_float(c, key); break;
             case LAB_CFG_BOOL: (void)lab_cfg_get_bool(c, key); break;
-            case LAB_CFG_STRING: if (!lab_cfg_get_str(c, key)) abort(); break;
-            case LAB_CFG_ENUM: if (lab_cfg_get_enum(c, key) < 0) abort(); break;
-            case LAB_CFG_INTS: if (lab_cfg_get_ints(c, key, &iv) < 0) abort(); break;
-            case LAB_CFG_FLOATS: if (lab_cfg_get_floats(c, key, &fv) < 0) abort(); break;
+            case LAB_CFG_STRING:
+                if (!lab_cfg_get_str(c, key)) abort();
+                break;
+            case LAB_CFG_ENUM:
+                if (lab_cfg_get_enum(c, key) < 0) abort();
+                break;
+            case LAB_CFG_INTS:
+                if (lab_cfg_get_ints(c, key, &iv) < 0) abort();
+                break;
+            case LAB_CFG_FLOATS:
+                if (lab_cfg_get_floats(c, key, &fv) < 0) abort();
+                break;
             }
         }
         if (lab_cfg_check_use(c) != 0) abort(); /* everything was read */

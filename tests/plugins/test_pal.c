@@ -12,6 +12,9 @@
 #include "../../plugins/pal/pal_train.c"
 #include "labtest.h"
 
+/* Tiny tensors: one thread avoids OpenMP spin-waits on a busy machine. */
+__attribute__((constructor)) static void pal_test_threads(void) { lab_set_num_threads(1); }
+
 #define TB 2
 #define TNT 7
 #define TNSYS 1
@@ -374,7 +377,8 @@ Test(pal_e2e, v0_and_v3_loss_falls, .timeout = 120)
     cr_assert_eq(pal_encoder_init(&enc, PAL_ENC_SSL, 16, &er), 0);
     cr_assert_eq(pal_encoder_prepare(&enc, &d.split[0], 0, 8, 1e-3, NULL, &er, NULL), 0);
     lab_tensor *cache = pal_encoder_cache(&enc, &d.split[0], LAB_CPU);
-    cr_assert_not_null(cache);
+    lab_tensor *tcache = pal_encoder_cache(&enc, &d.split[2], LAB_CPU);
+    cr_assert(cache && tcache);
     for (int v = 0; v < 2; v++) {
         pal_switches sw = sw_make("ssl", v ? PAL_LAL : PAL_PLITS, v ? 1 : 0);
         pal_model m;
@@ -388,9 +392,15 @@ Test(pal_e2e, v0_and_v3_loss_falls, .timeout = 120)
         lab_rng tr = lab_rng_make(3, 0);
         cr_assert_eq(pal_train_audio(NULL, &m, &o, &cache, &d.split[0], &tr, &first, &last), 0, "%s", lab_error());
         cr_assert_lt(last, 0.7 * first, "variant %s: loss %.3f -> %.3f", v ? "V3" : "V0", first, last);
+        /* Evaluation runs end to end: greedy answers, attribute-F1, CIDEr-D. */
+        pal_eval ev;
+        cr_assert_eq(pal_evaluate(&m, &tcache, &d.split[2], 8, 1, &ev), 0, "%s", lab_error());
+        cr_assert(ev.closed_mean >= 0 && ev.closed_mean <= 1, "closed mean %g", ev.closed_mean);
+        cr_assert(ev.cap_f1 >= 0 && ev.cap_f1 <= 1 && ev.cider >= 0, "f1 %g cider %g", ev.cap_f1, ev.cider);
         pal_model_free(&m);
     }
     lab_tensor_release(cache);
+    lab_tensor_release(tcache);
     pal_encoder_free(&enc);
     pal_data_free(&d);
     const char *files[] = {"train.safetensors", "val.safetensors", "test.safetensors", "train.txt", "val.txt",

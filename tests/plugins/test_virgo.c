@@ -345,3 +345,101 @@ Test(virgo, ten_folds_are_stratified_and_disjoint)
     lab_tensor_release(folds);
     lab_dataset_free(ds);
 }
+
+/* --- OGB layouts end to end (tiny synthetic data in the real file format) --------- */
+
+static void put(const char *rel, const char *text)
+{
+    char path[1024], cmd[1200];
+    snprintf(path, sizeof path, "%s/%s", tmp, rel);
+    snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\"", path);
+    cr_assert_eq(system(cmd), 0);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A ring of n nodes with chords, as "u,v" lines. */
+static char *ring_edges(int n, int off)
+{
+    char *s = malloc(64 * (size_t)n + 1);
+    s[0] = '\0';
+    for (int i = 0; i < n; i++) sprintf(s + strlen(s), "%d,%d\n%d,%d\n", i + off, (i + 1) % n + off, i + off, (i + 3) % n + off);
+    return s;
+}
+
+Test(virgo, ogb_layouts_run_every_task)
+{
+    fresh();
+    lab_plugin_handle *h = load();
+    char dir[4096], text[2048], buf[8192];
+    /* ogbn: 40 nodes, 3 features, 2 classes. */
+    char *e = ring_edges(40, 0);
+    put("ogb/ogbn_arxiv/raw/edge.csv", e);
+    free(e);
+    put("ogb/ogbn_arxiv/raw/num-node-list.csv", "40\n");
+    put("ogb/ogbn_arxiv/raw/num-edge-list.csv", "80\n");
+    buf[0] = '\0';
+    for (int i = 0; i < 40; i++) sprintf(buf + strlen(buf), "%d.5,%d,1\n", i % 2, i % 5);
+    put("ogb/ogbn_arxiv/raw/node-feat.csv", buf);
+    buf[0] = '\0';
+    for (int i = 0; i < 40; i++) sprintf(buf + strlen(buf), "%d\n", i % 2);
+    put("ogb/ogbn_arxiv/raw/node-label.csv", buf);
+    put("ogb/ogbn_arxiv/split/time/train.csv", "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n");
+    put("ogb/ogbn_arxiv/split/time/valid.csv", "10\n11\n12\n13\n14\n");
+    put("ogb/ogbn_arxiv/split/time/test.csv", "20\n21\n22\n23\n24\n25\n");
+    snprintf(text, sizeof text,
+             "[task]\nname = node\n[data]\nname = ogbn-arxiv\nroot = %s/ogb\nsymmetrize = true\nnormalize = false\n"
+             "[model]\nlayers = 3\nhidden = 8\nbatchnorm = true\ninit = virgo\n[train]\nepochs = 5\n", tmp);
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "ogbn: %s", lab_error());
+    /* ogbg: 12 molecules of 4 nodes, 2 node features, 1 binary task with a missing label. */
+    buf[0] = '\0';
+    char nodes[4096] = "", feats[4096] = "", lab[1024] = "", ne[1024] = "";
+    for (int g = 0; g < 12; g++) {
+        sprintf(buf + strlen(buf), "0,1\n1,2\n2,3\n");
+        sprintf(nodes + strlen(nodes), "4\n");
+        sprintf(ne + strlen(ne), "3\n");
+        for (int i = 0; i < 4; i++) sprintf(feats + strlen(feats), "%d,%d\n", (g + i) % 3, g % 2);
+        sprintf(lab + strlen(lab), g == 5 ? "\n" : "%d\n", g % 2);
+    }
+    put("ogb/ogbg_molhiv/raw/edge.csv", buf);
+    put("ogb/ogbg_molhiv/raw/num-node-list.csv", nodes);
+    put("ogb/ogbg_molhiv/raw/num-edge-list.csv", ne);
+    put("ogb/ogbg_molhiv/raw/node-feat.csv", feats);
+    put("ogb/ogbg_molhiv/raw/graph-label.csv", lab);
+    put("ogb/ogbg_molhiv/split/scaffold/train.csv", "0\n1\n2\n3\n4\n5\n6\n7\n");
+    put("ogb/ogbg_molhiv/split/scaffold/valid.csv", "8\n9\n");
+    put("ogb/ogbg_molhiv/split/scaffold/test.csv", "10\n11\n");
+    snprintf(text, sizeof text,
+             "[task]\nname = graph\n[data]\nname = ogbg-molhiv\nroot = %s/ogb\nbatch_size = 4\nstat_graphs = 4\n"
+             "[model]\narch = gin\nlayers = 2\nhidden = 8\nbatchnorm = true\npool = mean\ninit = virgo\n"
+             "[virgo]\nclasses = 8\n[train]\nepochs = 2\n", tmp);
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "ogbg: %s", lab_error());
+    char path[4400];
+    snprintf(path, sizeof path, "%s/virgo.json", dir);
+    double auc = json_num(path, "fold_0");
+    cr_assert(auc >= 0 && auc <= 100, "test ROC-AUC %g", auc);
+    /* ogbl: 30 nodes, CSV export of the split. */
+    e = ring_edges(30, 0);
+    put("ogb/ogbl_collab/raw/edge.csv", e);
+    put("ogb/ogbl_collab/split/time/train_pos.csv", e);
+    free(e);
+    put("ogb/ogbl_collab/raw/num-node-list.csv", "30\n");
+    put("ogb/ogbl_collab/raw/num-edge-list.csv", "60\n");
+    buf[0] = '\0';
+    for (int i = 0; i < 30; i++) sprintf(buf + strlen(buf), "%d,%d\n", i % 3, i % 7);
+    put("ogb/ogbl_collab/raw/node-feat.csv", buf);
+    put("ogb/ogbl_collab/split/time/valid_pos.csv", "0,1\n5,6\n");
+    put("ogb/ogbl_collab/split/time/valid_neg.csv", "0,15\n4,20\n");
+    put("ogb/ogbl_collab/split/time/test_pos.csv", "10,11\n12,15\n");
+    put("ogb/ogbl_collab/split/time/test_neg.csv", "1,17\n3,25\n");
+    snprintf(text, sizeof text,
+             "[task]\nname = link\n[data]\nname = ogbl-collab\nroot = %s/ogb\nnormalize = false\n[model]\nlayers = 2\n"
+             "hidden = 8\ndecoder = mlp\ninit = virgo_fwd\n[train]\nepochs = 3\ngrad_clip = 1\n[eval]\nhits_k = 1\n", tmp);
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "ogbl: %s", lab_error());
+    snprintf(path, sizeof path, "%s/virgo.json", dir);
+    cr_assert(!isnan(json_num(path, "test_hits1")), "Hits@1 reported");
+    lab_plugin_unload(h);
+    cleanup();
+}

@@ -62,8 +62,8 @@ Test(cli, list)
     use_fixtures();
     rt_proc r = LABRUN("list");
     cr_assert_eq(r.code, 0, "%s", r.err);
-    cr_assert(strstr(r.out, "  good           1.2      fixture: linear regression exercising the whole context\n"), "%s",
-              r.out);
+    cr_assert(strstr(r.out, "  good           1.2      fixture: linear regression exercising the whole context\n"),
+              "%s", r.out);
     cr_assert(strstr(r.out, "  wrong_abi      -        (cannot be loaded: plugin: "), "%s", r.out);
     cr_assert(strstr(r.out, "built for plugin ABI 2, but this labrun speaks ABI 1"), "%s", r.out);
     cr_assert(strstr(r.out, "\nsearched: "), "%s", r.out);
@@ -78,13 +78,14 @@ Test(cli, plugin_help_prints_the_schema)
     use_fixtures();
     rt_proc r = LABRUN("good", "--help");
     cr_assert_eq(r.code, 0, "%s", r.err);
-    cr_assert(strncmp(r.out, "good 1.2 — fixture: linear regression exercising the whole context\n", 66) == 0, "%s", r.out);
+    cr_assert(strncmp(r.out, "good 1.2 — fixture: linear regression exercising the whole context\n", 66) == 0, "%s",
+              r.out);
     cr_assert(strstr(r.out, "  KEY                    TYPE       DEFAULT      RANGE / CHOICES          HELP\n[train]\n"
                             "  epochs                 int        3            [1, 1000]                passes over the "
                             "training set\n"),
               "%s", r.out);
-    cr_assert(strstr(r.out, "  optimizer              enum       sgd          sgd|adam                 optimizer\n"), "%s",
-              r.out);
+    cr_assert(strstr(r.out, "  optimizer              enum       sgd          sgd|adam                 optimizer\n"),
+              "%s", r.out);
     cr_assert(strstr(r.out, "  hidden                 int list   4, 3         [1, 1000]                reported as "
                             "hidden_sum\n"),
               "%s", r.out);
@@ -135,7 +136,8 @@ Test(cli, check_validates_without_running)
     rt_proc_free(&r);
     r = LABRUN("check", "good", ok, "train.epochs=0");
     cr_assert_eq(r.code, 2);
-    cr_assert_str_eq(r.err, "labrun: error: command line: train.epochs = \"0\": out of range, expected an integer in [1, 1000]\n");
+    cr_assert_str_eq(
+        r.err, "labrun: error: command line: train.epochs = \"0\": out of range, expected an integer in [1, 1000]\n");
     rt_proc_free(&r);
     r = LABRUN("check", "good", ok, "stray");
     cr_assert_eq(r.code, 2);
@@ -193,7 +195,8 @@ Test(cli, failed_run_exits_1)
     char *exp = write_exp(tmp, "f.ini", "");
     rt_proc r = LABRUN("fails", exp);
     cr_assert_eq(r.code, 1);
-    cr_assert(strstr(r.err, "error: plugin fails failed: fails: data/missing.idx: no such file (fixture)\n"), "%s", r.err);
+    cr_assert(strstr(r.err, "error: plugin fails failed: fails: data/missing.idx: no such file (fixture)\n"), "%s",
+              r.err);
     cr_assert(strstr(r.err, "run failed after "), "%s", r.err);
     cr_assert_str_eq(r.out, "");
     rt_proc_free(&r);
@@ -244,8 +247,10 @@ Test(cli, plot)
         snprintf(f, sizeof f, "%s/plots/%s", dir, files[i]);
         char *t = rt_read(f);
         cr_assert_not_null(t, "%s missing", f);
-        if (i % 2 == 0) cr_assert(memcmp(t, "\x89PNG", 4) == 0, "%s is not a PNG", f);
-        else cr_assert(strstr(t, "<svg"), "%s is not an SVG", f);
+        if (i % 2 == 0)
+            cr_assert(memcmp(t, "\x89PNG", 4) == 0, "%s is not a PNG", f);
+        else
+            cr_assert(strstr(t, "<svg"), "%s is not an SVG", f);
         free(t);
     }
     /* Without gnuplot: a plain error, exit 1. */
@@ -292,8 +297,10 @@ static void interrupt_and_resume(int sig)
         if (!rt_exists(parent)) continue;
         char *d = rt_only_subdir(parent);
         snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", d);
-        if (rt_count_lines(metrics) >= 4) dir = d;
-        else free(d);
+        if (rt_count_lines(metrics) >= 4)
+            dir = d;
+        else
+            free(d);
     }
     cr_assert_not_null(dir, "the run did not start");
     kill(pid, sig);
@@ -348,11 +355,12 @@ Test(cli, install_and_out_of_tree_plugin, .timeout = 120)
     cr_assert_eq(rc, 0, "install.sh failed:\n%s", log ? log : "");
     free(log);
     /* The template, copied out of the tree and renamed, as a newcomer would. */
-    snprintf(cmd, sizeof cmd,
-             "set -e; cd '%s'; sed 's/\\.name = \"template\"/.name = \"mine\"/' '%s/plugins/template/template.c' > mine.c; "
-             "PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' cc mine.c $(PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' "
-             "pkg-config --cflags --libs lab) -shared -fPIC -o lab_mine.so > build.log 2>&1",
-             tmp, rt_root(), tmp, tmp);
+    snprintf(
+        cmd, sizeof cmd,
+        "set -e; cd '%s'; sed 's/\\.name = \"template\"/.name = \"mine\"/' '%s/plugins/template/template.c' > mine.c; "
+        "PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' cc mine.c $(PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' "
+        "pkg-config --cflags --libs lab) -shared -fPIC -o lab_mine.so > build.log 2>&1",
+        tmp, rt_root(), tmp, tmp);
     rc = system(cmd);
     snprintf(cmd, sizeof cmd, "%s/build.log", tmp);
     log = rt_read(cmd);
@@ -364,7 +372,8 @@ Test(cli, install_and_out_of_tree_plugin, .timeout = 120)
     snprintf(so, sizeof so, "%s/lab_mine.so", tmp);
     rt_proc r = rt_run((const char *[]){bin, "list", NULL});
     cr_assert_eq(r.code, 0, "%s", r.err);
-    cr_assert(strstr(r.out, "  template       1.0      "), "the installed labrun finds the installed plugins:\n%s", r.out);
+    cr_assert(strstr(r.out, "  template       1.0      "), "the installed labrun finds the installed plugins:\n%s",
+              r.out);
     rt_proc_free(&r);
     r = rt_run((const char *[]){bin, so, "--help", NULL});
     cr_assert_eq(r.code, 0, "%s", r.err);

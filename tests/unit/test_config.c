@@ -110,7 +110,8 @@ Test(config, load_from_file_and_missing_file)
 
 Test(config, unknown_section_suggests)
 {
-    expect_error("[train]\nepochs = 3\n\n[trian]\nlr = 0.1\n", "t.ini:4: unknown section [trian] (did you mean [train]?)");
+    expect_error("[train]\nepochs = 3\n\n[trian]\nlr = 0.1\n",
+                 "t.ini:4: unknown section [trian] (did you mean [train]?)");
     expect_error("[zzzzzz]\n",
                  "t.ini:1: unknown section [zzzzzz]; sections: run, paper, sweep, data, train, eval, model");
 }
@@ -119,7 +120,8 @@ Test(config, unknown_key_suggests)
 {
     expect_error("[train]\nepcohs = 3\n", "t.ini:2: unknown key train.epcohs (did you mean train.epochs?)");
     expect_error("[train]\nbatch_size = 3\n", "t.ini:2: unknown key train.batch_size (did you mean data.batch_size?)");
-    expect_error("[model]\nxyzzy = 1\n", "t.ini:2: unknown key model.xyzzy; keys of [model]: bias, hidden, dropout, temp");
+    expect_error("[model]\nxyzzy = 1\n",
+                 "t.ini:2: unknown key model.xyzzy; keys of [model]: bias, hidden, dropout, temp");
     expect_error("[eval]\nevery = 1\n", "t.ini:2: unknown key eval.every; the plugin declares no keys in [eval]");
     expect_error("[run]\nsed = 1\n", "t.ini:2: unknown key run.sed (did you mean run.seed?)");
 }
@@ -138,9 +140,11 @@ Test(config, wrong_type)
 
 Test(config, out_of_range)
 {
-    expect_error("[train]\nepochs = 0\n", "t.ini:2: train.epochs = \"0\": out of range, expected an integer in [1, 1000]");
+    expect_error("[train]\nepochs = 0\n",
+                 "t.ini:2: train.epochs = \"0\": out of range, expected an integer in [1, 1000]");
     expect_error("[train]\nlr = 1.5\n", "t.ini:2: train.lr = \"1.5\": out of range, expected a number in [0, 1]");
-    expect_error("[data]\nbatch_size = 0\n", "t.ini:2: data.batch_size = \"0\": out of range, expected an integer >= 1");
+    expect_error("[data]\nbatch_size = 0\n",
+                 "t.ini:2: data.batch_size = \"0\": out of range, expected an integer >= 1");
     expect_error("[model]\ntemp = 6\n", "t.ini:2: model.temp = \"6\": out of range, expected a number <= 5");
 }
 
@@ -148,15 +152,17 @@ Test(config, choices)
 {
     expect_error("[train]\noptimizer = adma\n",
                  "t.ini:2: train.optimizer = \"adma\": expected one of adam, sgd, adamw (did you mean adam?)");
-    expect_error("[train]\noptimizer = lbfgs\n", "t.ini:2: train.optimizer = \"lbfgs\": expected one of adam, sgd, adamw");
+    expect_error("[train]\noptimizer = lbfgs\n",
+                 "t.ini:2: train.optimizer = \"lbfgs\": expected one of adam, sgd, adamw");
 }
 
 Test(config, list_items)
 {
     expect_error("[model]\nhidden = 64, x\n",
                  "t.ini:2: model.hidden = \"64, x\": item 2 (\"x\"): expected a list of integers in [1, 65536]");
-    expect_error("[model]\nhidden = 64, 0\n",
-                 "t.ini:2: model.hidden = \"64, 0\": item 2 (0): out of range, expected a list of integers in [1, 65536]");
+    expect_error(
+        "[model]\nhidden = 64, 0\n",
+        "t.ini:2: model.hidden = \"64, 0\": item 2 (0): out of range, expected a list of integers in [1, 65536]");
     expect_error("[model]\nhidden = 64,,8\n",
                  "t.ini:2: model.hidden = \"64,,8\": item 2 is empty, expected a list of integers in [1, 65536]");
 }
@@ -168,9 +174,11 @@ Test(config, structure_errors)
     expect_error("[train]\nepochs 3\n", "t.ini:2: expected \"key = value\" or \"[section]\", got \"epochs 3\"");
     expect_error("[train\nepochs = 3\n", "t.ini:1: malformed section header \"[train\": expected [name]");
     expect_error("[tra in]\n", "t.ini:1: bad section name \"tra in\": use letters, digits and '_'");
-    expect_error("[train]\nlearning rate = 3\n", "t.ini:2: bad key name \"learning rate\": use letters, digits and '_'");
+    expect_error("[train]\nlearning rate = 3\n",
+                 "t.ini:2: bad key name \"learning rate\": use letters, digits and '_'");
     expect_error("[train]\n= 3\n", "t.ini:2: missing key before '='");
-    expect_error("[train]\nepochs = 3 \\\n", "t.ini:2: the last line ends with '\\' (a continuation with nothing after it)");
+    expect_error("[train]\nepochs = 3 \\\n",
+                 "t.ini:2: the last line ends with '\\' (a continuation with nothing after it)");
     expect_error("[sweep]\nlr = 1, 2\n", "t.ini:2: bad sweep key \"lr\": expected section.key");
 }
 
@@ -197,7 +205,8 @@ Test(config, required_key_paper_and_device)
     cr_assert_eq(lab_cfg_validate(c, req, 1), -1);
     cr_assert_str_eq(lab_error(), "t.ini: missing required key data.root (where the files are)");
     lab_cfg_free(c);
-    expect_error("[paper]\ntest_acc = high\n", "t.ini:2: paper.test_acc = \"high\": expected a number (the paper's test_acc)");
+    expect_error("[paper]\ntest_acc = high\n",
+                 "t.ini:2: paper.test_acc = \"high\": expected a number (the paper's test_acc)");
     expect_error("[run]\ndevice = gpu\n", "t.ini:2: run.device = \"gpu\": expected auto, cpu, cuda or cuda:N");
     expect_error("[run]\ndevice = cuda:x\n", "t.ini:2: run.device = \"cuda:x\": expected auto, cpu, cuda or cuda:N");
     lab_cfg *ok = parse_ok("[run]\ndevice = cuda:1\n[paper]\ntest_acc = 99.47\n");
@@ -278,12 +287,14 @@ Test(config, sweep_errors)
     expect_error("[sweep]\ntrain.lrr = 1, 2\n", "t.ini:2: [sweep] train.lrr: unknown key (did you mean train.lr?)");
     expect_error("[sweep]\nrun.seed = 1, 2\n",
                  "t.ini:2: [sweep] run.seed: [run] keys cannot be swept (run.seeds repeats the grid over seeds)");
-    expect_error("[sweep]\ntrain.lr = 0.1, 7\n", "t.ini:2: [sweep] train.lr: value 2 \"7\": out of range, expected a number in [0, 1]");
+    expect_error("[sweep]\ntrain.lr = 0.1, 7\n",
+                 "t.ini:2: [sweep] train.lr: value 2 \"7\": out of range, expected a number in [0, 1]");
     expect_error("[sweep]\ntrain.lr = 0.1,,0.2\n", "t.ini:2: [sweep] train.lr: value 2 is empty");
     lab_cfg *c = lab_cfg_parse("t.ini", "", 0);
     cr_assert_eq(lab_cfg_override(c, "sweep.train.epochs=1,x"), 0);
     cr_assert_eq(lab_cfg_validate(c, schema, LAB_COUNT(schema)), -1);
-    cr_assert_str_eq(lab_error(), "command line: [sweep] train.epochs: value 2 \"x\": expected an integer in [1, 1000]");
+    cr_assert_str_eq(lab_error(),
+                     "command line: [sweep] train.epochs: value 2 \"x\": expected an integer in [1, 1000]");
     lab_cfg_free(c);
 }
 
@@ -328,8 +339,9 @@ Test(config, schema_checks)
 {
     expect_schema_error((lab_param)LAB_PARAM_INT("run", "seed", "1", 0, 0, NULL),
                         "schema of plugin 'x': run.seed: [run] belongs to the framework");
-    expect_schema_error((lab_param)LAB_PARAM_INT("train", "epochs", "0", 1, 10, NULL),
-                        "schema of plugin 'x': train.epochs: default \"0\": out of range, expected an integer in [1, 10]");
+    expect_schema_error(
+        (lab_param)LAB_PARAM_INT("train", "epochs", "0", 1, 10, NULL),
+        "schema of plugin 'x': train.epochs: default \"0\": out of range, expected an integer in [1, 10]");
     expect_schema_error((lab_param)LAB_PARAM_ENUM("train", "opt", "a", NULL, NULL),
                         "schema of plugin 'x': train.opt: an enum needs choices (\"a|b\")");
     expect_schema_error((lab_param)LAB_PARAM_ENUM("train", "opt", "a", "a||b", NULL),
@@ -385,7 +397,8 @@ Test(config, write_resolved_and_reload)
 
 Test(config, diff_names_the_key)
 {
-    lab_cfg *a = parse_ok("[train]\nlr = 1e-3\n"), *b = parse_ok("[train]\nlr = 0.001\n"), *d = parse_ok("[train]\nlr = 0.01\n");
+    lab_cfg *a = parse_ok("[train]\nlr = 1e-3\n"), *b = parse_ok("[train]\nlr = 0.001\n"),
+            *d = parse_ok("[train]\nlr = 0.01\n");
     char buf[256];
     cr_assert_eq(lab_cfg_diff(a, b, NULL, buf, sizeof buf), 0, "1e-3 and 0.001 are the same number");
     cr_assert_eq(lab_cfg_diff(a, d, NULL, buf, sizeof buf), 1);
@@ -404,8 +417,53 @@ Test(config, print_schema)
     FILE *f = open_memstream(&buf, &n);
     lab_cfg_print_schema(f, schema, LAB_COUNT(schema));
     fclose(f);
-    cr_assert(strstr(buf, "[train]\n  epochs                 int        10           [1, 1000]                passes\n"), "%s", buf);
-    cr_assert(strstr(buf, "  optimizer              enum       adam         adam|sgd|adamw           optimizer\n"), "%s", buf);
-    cr_assert(strstr(buf, "  batch_size             int        128          >= 1                     examples per training batch\n"), "%s", buf);
+    cr_assert(
+        strstr(buf, "[train]\n  epochs                 int        10           [1, 1000]                passes\n"),
+        "%s", buf);
+    cr_assert(strstr(buf, "  optimizer              enum       adam         adam|sgd|adamw           optimizer\n"),
+              "%s", buf);
+    cr_assert(
+        strstr(
+            buf,
+            "  batch_size             int        128          >= 1                     examples per training batch\n"),
+        "%s", buf);
     free(buf);
+}
+
+/* Values that need quoting survive a write and a read; iniparser has no
+ * escapes, so the one value it cannot hold is refused, not corrupted. */
+Test(config, write_quotes_what_iniparser_needs)
+{
+    static const lab_param strs[] = {
+        LAB_PARAM_STRING("data", "a", "", NULL), LAB_PARAM_STRING("data", "b", "", NULL),
+        LAB_PARAM_STRING("data", "c", "", NULL), LAB_PARAM_STRING("data", "d", "", NULL),
+    };
+    const char *vals[] = {"ends\\", "\"lead", "it's", " pad "};
+    const char *text = "[data]\nd = \" pad \"\n";
+    lab_cfg *c = lab_cfg_parse("t.ini", text, strlen(text));
+    const char *keys[] = {"data.a", "data.b", "data.c", "data.d"};
+    for (int i = 0; i < 3; i++) {
+        char a[64];
+        snprintf(a, sizeof a, "%s=%s", keys[i], vals[i]);
+        cr_assert_eq(lab_cfg_override(c, a), 0);
+    }
+    cr_assert_eq(lab_cfg_validate(c, strs, 4), 0, "%s", lab_error());
+    char path[] = "/tmp/labcfg-q-XXXXXX";
+    close(mkstemp(path));
+    cr_assert_eq(lab_cfg_write(c, path, NULL), 0, "%s", lab_error());
+    lab_cfg *r = lab_cfg_load(path);
+    cr_assert_not_null(r, "%s", lab_error());
+    cr_assert_eq(lab_cfg_validate(r, strs, 4), 0, "%s", lab_error());
+    for (int i = 0; i < 4; i++) cr_assert_str_eq(lab_cfg_get_str(r, keys[i]), vals[i]);
+    lab_cfg_free(r);
+    cr_assert_eq(lab_cfg_override(c, "data.a=x \"y\" 'z' ;"), 0);
+    cr_assert_eq(lab_cfg_validate(c, strs, 4), 0);
+    cr_assert_eq(lab_cfg_write(c, path, NULL), -1);
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "config: cannot write %s: the value of data.a holds both kinds of quotes and characters that need quoting",
+             path);
+    cr_assert_str_eq(lab_error(), msg);
+    remove(path);
+    lab_cfg_free(c);
 }

@@ -24,7 +24,8 @@ static lab_tensor *undirected(const int64_t (*pairs)[2], int n)
     int64_t flat[128];
     memcpy(flat, e[0], (size_t)(2 * n) * sizeof(int64_t));
     memcpy(flat + 2 * n, e[1], (size_t)(2 * n) * sizeof(int64_t));
-    return lab_tensor_from_data(LAB_I64, 2, (int64_t[]){2, 2 * n}, flat, LAB_CPU);
+    /* Owned by the caller even inside a scope: callers release it. */
+    return lab_tensor_own(lab_tensor_from_data(LAB_I64, 2, (int64_t[]){2, 2 * n}, flat, LAB_CPU));
 }
 
 static void assert_near(double got, double want, double tol, const char *what, int i)
@@ -479,7 +480,7 @@ static lab_tensor *gc_layer(lab_tensor *const *in, void *user)
 static lab_gnn_graph *small_graph(void)
 {
     int64_t e[2][9] = {{0, 0, 0, 1, 2, 3, 4, 5, 3}, {1, 2, 3, 0, 0, 4, 5, 3, 1}};
-    lab_tensor *t = lab_tensor_from_data(LAB_I64, 2, (int64_t[]){2, 9}, e, LAB_CPU);
+    lab_tensor *t = lab_tensor_own(lab_tensor_from_data(LAB_I64, 2, (int64_t[]){2, 9}, e, LAB_CPU));
     lab_gnn_graph *g = lab_gnn_graph_new(t, 6, LAB_CPU);
     lab_tensor_release(t);
     return g;

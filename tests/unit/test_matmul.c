@@ -349,4 +349,14 @@ Test(matmul, empty_dims)
     float z10[10] = {0};
     lt_assert_tensor_close(f->grad, z10, 0, 0);
     lab_tensor_zero_grad(f);
+    /* An empty batch: the broadcast operand's gradient is zeros, not garbage. */
+    lab_tensor *a1 = lt_randn(4, 3, (int64_t[]){1, 2, 5});
+    lab_tensor *b0 = lab_tensor_zeros(LAB_F32, 3, (int64_t[]){0, 5, 2}, LAB_CPU);
+    lab_tensor_set_requires_grad(a1, 1);
+    lab_tensor *yb = lab_matmul(a1, b0);
+    cr_assert_not_null(yb, "%s", lab_error());
+    cr_assert_eq(yb->shape[0], 0);
+    cr_assert_eq(lab_backward(lab_sum_all(yb)), 0, "%s", lab_error());
+    lt_assert_tensor_close(a1->grad, z10, 0, 0);
+    lab_tensor_zero_grad(a1);
 }

@@ -46,7 +46,7 @@ Test(plugin, finds_all_sorted)
     setenv("LAB_PLUGIN_PATH", dir, 1);
     char **all = lab_plugin_find_all();
     cr_assert_not_null(all);
-    const char *want[] = {"lab_bad_schema.so", "lab_fails.so", "lab_good.so", "lab_misnamed.so",
+    const char *want[] = {"lab_bad_schema.so",    "lab_fails.so",        "lab_good.so",     "lab_misnamed.so",
                           "lab_missing_entry.so", "lab_small_struct.so", "lab_wrong_abi.so"};
     int k = 0;
     for (char **p = all; *p; p++) {

@@ -69,8 +69,9 @@ Test(run, outputs_of_one_trial)
     char prefix[PATH_MAX];
     snprintf(prefix, sizeof prefix, "%s/good/exp/", tmp);
     cr_assert(strncmp(dir, prefix, strlen(prefix)) == 0, "run dir %s", dir);
-    const char *files[] = {"config.ini", "run.json", "log.txt", "metrics.jsonl", "results.csv", "results.md",
-                           "trials.csv", "result.json", "checkpoints/last.safetensors"};
+    const char *files[] = {"config.ini",    "run.json",    "log.txt",
+                           "metrics.jsonl", "results.csv", "results.md",
+                           "trials.csv",    "result.json", "checkpoints/last.safetensors"};
     for (int i = 0; i < 9; i++) cr_assert(has_file(dir, files[i]), "%s missing", files[i]);
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
@@ -277,7 +278,8 @@ Test(run, failing_plugin)
     cr_assert_str_eq(lab_error(), "plugin fails failed: fails: data/missing.idx: no such file (fixture)");
     char *log = file_in(dir, "log.txt");
     cr_assert(strstr(log, "] fails: about to fail\n"), "%s", log);
-    cr_assert(strstr(log, "] error: plugin fails failed: fails: data/missing.idx: no such file (fixture)\n"), "%s", log);
+    cr_assert(strstr(log, "] error: plugin fails failed: fails: data/missing.idx: no such file (fixture)\n"), "%s",
+              log);
     free(log);
     char *tc = file_in(dir, "trials.csv");
     cr_assert_str_eq(tc, "point,seed,status\n0,0,failed\n");
@@ -292,7 +294,8 @@ Test(run, failing_plugin)
 Test(run, unread_and_undeclared_keys_fail_the_run)
 {
     char *tmp = rt_tmpdir(), text[512], dir[PATH_MAX];
-    snprintf(text, sizeof text, "[run]\nout = %s\n[train]\nepochs = 1\nsteps = 1\noptimizer = adam\nmomentum = 0.5\n", tmp);
+    snprintf(text, sizeof text, "[run]\nout = %s\n[train]\nepochs = 1\nsteps = 1\noptimizer = adam\nmomentum = 0.5\n",
+             tmp);
     lab_plugin_handle *h = load("good");
     cr_assert_eq(run_exp(h, text, NULL, dir, sizeof dir), LAB_RUN_CONFIG_ERROR);
     cr_assert_str_eq(lab_error(), "exp.ini:7: train.momentum = 0.5 was never read by the plugin, so it had no effect; "

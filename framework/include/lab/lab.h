@@ -3,6 +3,7 @@
  * labrun's public C API, one header per concern:
  *   error.h     thread-local error messages
  *   tensor.h    tensors, devices, scopes, memory statistics
+ *   cuda.h      CUDA controls (memory stats, TF32, synchronize), no CUDA link
  *   ops.h       differentiable ops (elementwise, matmul, conv, attention, ...)
  *   autograd.h  grad mode, lab_backward, writing new ops, gradcheck
  *   rng.h       Philox random streams
@@ -17,6 +18,8 @@
  *   audio.h     FFT, STFT, mel filterbanks, log-mel features
  *   graph.h     CSR adjacency, normalisation, link splits, k-fold, graph batches
  *   loader.h    mini-batch loader (shuffle, augment, prefetch), data set registry
+ *   gnn.h       GNN layers and stacks, graph statistics, Virgo/classic initializers
+ *   ogb.h       Open Graph Benchmark data sets in their raw CSV format
  */
 #ifndef LAB_LAB_H
 #define LAB_LAB_H
@@ -29,13 +32,16 @@
 #include "audio.h"
 #include "autograd.h"
 #include "config.h"
+#include "cuda.h"
 #include "data.h"
 #include "error.h"
+#include "gnn.h"
 #include "graph.h"
 #include "io.h"
 #include "loader.h"
 #include "metrics.h"
 #include "nn.h"
+#include "ogb.h"
 #include "ops.h"
 #include "optim.h"
 #include "plugin.h"

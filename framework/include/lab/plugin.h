@@ -93,7 +93,9 @@ typedef struct lab_plugin {
 
 /* A loaded plugin. */
 typedef struct lab_plugin_handle {
-    const lab_plugin *desc; /* points into the library; valid until unload */
+    const lab_plugin *desc; /* the loader's copy of the descriptor (fields past the plugin's
+                               struct_size read 0); its strings and schema point into the
+                               library: valid until unload */
     char *path;             /* the file loaded (owned) */
     void *dl;               /* dlopen handle */
 } lab_plugin_handle;

@@ -141,7 +141,8 @@ int lab_run_check(const lab_plugin_handle *h, const lab_cfg *cfg, char *summary,
 
 /* Run every trial of a validated configuration (lab_cfg_validate with the
  * plugin's schema), write the outputs, print the results table. The run
- * directory goes into run_dir when not NULL. */
+ * directory goes into run_dir when not NULL. Errors are reported on stderr
+ * (unless quiet) and in log.txt, and the first one is left in lab_error(). */
 lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg, const lab_run_options *opt,
                                   char *run_dir, size_t len);
 
@@ -152,10 +153,10 @@ void lab_run_request_stop(void);
 int lab_run_stop_requested(void);
 void lab_run_clear_stop(void);
 
-/* Plot every metric of metrics.jsonl under run_dir (all trials) against
- * epochs with gnuplot, to run_dir/plots/<split>-<metric>... .png and .svg.
- * -1 with a plain error when gnuplot is missing or there is nothing to plot.
- * *written receives the number of figures. */
+/* Plot every metric of the metrics.jsonl files under run_dir (all trials)
+ * against epochs with gnuplot: run_dir/plots/<metric>.png and .svg, one line
+ * per trial and split. -1 with a plain error when gnuplot is missing or
+ * there is nothing to plot. *written receives the number of figures. */
 int lab_run_plot(const char *run_dir, int *written);
 
 #ifdef __cplusplus
