@@ -24,9 +24,6 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-format-truncati
 CFLAGS_ALL := $(CFLAGS_BASE) -DLAB_BUILD_PREFIX='"$(abspath $(BUILD))"' -DLAB_INSTALL_PREFIX='"$(PREFIX)"' $(CFLAGS)
 LDLIBS_CORE := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -liniparser -fopenmp -ldl -lpthread -lm
 LDFLAGS_ALL := $(SANFLAGS) $(LDFLAGS)
-# While families are written in parallel, tests may link before every symbol
-# exists; calling a missing one fails at run time.
-DEV_LDFLAGS ?= -Wl,--allow-shlib-undefined
 
 # --- sources ---------------------------------------------------------------
 CORE_SRC := $(wildcard framework/core/*.c framework/autograd/*.c framework/nn/*.c \
@@ -90,7 +87,7 @@ $(BUILD)/obj/%.o: %.c
 $(LIB_SO): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LDLIBS_CORE) -Wl,-soname,liblab.so
+	$(Q)$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(LDLIBS_CORE) -Wl,-soname,liblab.so -Wl,--no-undefined
 
 $(LIB_A): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -127,7 +124,7 @@ TEST_CFLAGS := $(CFLAGS_BASE) -Itests/common -Wno-missing-field-initializers $(C
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(LIB_SO)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST  $@")
-	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_HELPERS) -L$(BUILD)/lib -llab $(DEV_LDFLAGS) -Wl,-rpath,$(abspath $(BUILD))/lib \
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_HELPERS) -L$(BUILD)/lib -llab -Wl,-rpath,$(abspath $(BUILD))/lib \
 	  $(LDFLAGS_ALL) $(LDLIBS_CORE) -lcriterion
 
 $(BUILD)/fixtures/%.so: tests/fixtures/plugins/%.c

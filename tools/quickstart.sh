@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make quickstart: train the template plugin (an MLP) on Fashion-MNIST end to
-# end with labrun and print its results table. Takes about a minute on two
-# cores. usage: tools/quickstart.sh [BUILD] [section.key=value ...]
+# end with labrun and print its results table. Takes seconds on two idle
+# cores (longer when they are shared). usage: tools/quickstart.sh [BUILD] [section.key=value ...]
 set -euo pipefail
 build=build
 if [ $# -gt 0 ] && [[ "$1" != *=* ]]; then build=$1; shift; fi

@@ -11,13 +11,14 @@
 #include "lab/rope.h"
 #include "ops_int.h"
 
-/* sign = +1 forward, -1 inverse. x and y are host arrays of rows*T*D. */
-static void rope_kernel(const float *x, float *y, const int64_t *pos, int64_t rows, int64_t T, int64_t D,
+/* sign = +1 forward, -1 inverse. x and y are host arrays of rows*T*D.
+ * Returns -1 (with an error) when the angle table cannot be allocated. */
+static int rope_kernel(const float *x, float *y, const int64_t *pos, int64_t rows, int64_t T, int64_t D,
                         double base, double sign)
 {
     int64_t half = D / 2;
-    double *cs = malloc(sizeof(double) * (size_t)(T * half * 2));
-    if (!cs) return;
+    double *cs = malloc(sizeof(double) * (size_t)(T * half * 2 + 1));
+    if (!cs) return lab_error_set("rope: out of memory for a [%lld, %lld] angle table", (long long)T, (long long)half);
     for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < half; i++) {
             double ang = (double)pos[t] * pow(base, -2.0 * (double)i / (double)D);
@@ -36,6 +37,7 @@ static void rope_kernel(const float *x, float *y, const int64_t *pos, int64_t ro
             }
         }
     free(cs);
+    return 0;
 }
 
 /* Applies the rotation with the given sign; not recorded. */
@@ -48,9 +50,9 @@ static lab_tensor *rope_apply(lab_tensor *x, lab_tensor *pos, double base, doubl
     lab_tensor *xh = lab_device_eq(x->device, LAB_CPU) ? x : lab_tensor_to(x, LAB_CPU);
     lab_tensor *ph = lab_device_eq(pos->device, LAB_CPU) ? pos : lab_tensor_to(pos, LAB_CPU);
     lab_tensor *yh = xh ? lab_tensor_empty_like(xh) : NULL;
-    if (xh && ph && yh) {
-        if (x->numel > 0)
-            rope_kernel(lab_tensor_f32(xh), lab_tensor_f32(yh), lab_tensor_i64(ph), rows, T, D, base, sign);
+    if (xh && ph && yh &&
+        (x->numel == 0 ||
+         rope_kernel(lab_tensor_f32(xh), lab_tensor_f32(yh), lab_tensor_i64(ph), rows, T, D, base, sign) == 0)) {
         y = lab_device_eq(x->device, LAB_CPU) ? yh : lab_tensor_to(yh, x->device);
         lab_keep(y);
     }

@@ -164,19 +164,21 @@ static const struct {
     int add_inverse;
     const char *split;
 } known[] = {
-    {"ogbn-arxiv", 0, "time"},          {"ogbn-products", 1, "sales_ranking"}, {"ogbn-proteins", 1, "species"},
-    {"ogbn-papers100M", 0, "time"},     {"ogbl-collab", 1, "time"},            {"ogbl-ppa", 1, "throughput"},
-    {"ogbl-ddi", 1, "target"},          {"ogbl-citation2", 0, "time"},         {"ogbl-biokg", 0, "random"},
-    {"ogbg-molhiv", 1, "scaffold"},     {"ogbg-molpcba", 1, "scaffold"},       {"ogbg-ppa", 1, "species"},
+    {"ogbn-arxiv", 0, "time"},       {"ogbn-products", 1, "sales_ranking"},
+    {"ogbn-proteins", 1, "species"}, {"ogbn-papers100M", 0, "time"},
+    {"ogbl-collab", 1, "time"},      {"ogbl-ppa", 1, "throughput"},
+    {"ogbl-ddi", 1, "target"},       {"ogbl-citation2", 0, "time"},
+    {"ogbl-biokg", 0, "random"},     {"ogbg-molhiv", 1, "scaffold"},
+    {"ogbg-molpcba", 1, "scaffold"}, {"ogbg-ppa", 1, "species"},
     {"ogbg-code2", 0, "project"},
 };
 
 void lab_ogb_free(lab_ogb *d)
 {
     if (!d) return;
-    lab_tensor *ts[] = {d->edges, d->node_ptr, d->edge_ptr, d->node_feat, d->edge_feat, d->node_label,
-                        d->graph_label, d->train_idx, d->valid_idx, d->test_idx, d->train_pos, d->valid_pos,
-                        d->valid_neg, d->test_pos, d->test_neg};
+    lab_tensor *ts[] = {d->edges,      d->node_ptr,    d->edge_ptr,  d->node_feat, d->edge_feat,
+                        d->node_label, d->graph_label, d->train_idx, d->valid_idx, d->test_idx,
+                        d->train_pos,  d->valid_pos,   d->valid_neg, d->test_pos,  d->test_neg};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) lab_tensor_release(ts[i]);
     free(d);
 }
@@ -270,8 +272,7 @@ static int64_t sum_list(const lab_tensor *t, const char *what, int *bad)
     return s;
 }
 
-lab_ogb *lab_ogb_read_as(const char *dir, const char *name, lab_ogb_task task, int add_inverse_edge,
-                         const char *split)
+lab_ogb *lab_ogb_read_as(const char *dir, const char *name, lab_ogb_task task, int add_inverse_edge, const char *split)
 {
     char raw[4200], sdir[4400], what[4600];
     lab_tensor *e0 = NULL, *nn = NULL, *ne = NULL, *ef = NULL;

@@ -19,11 +19,11 @@
 #include "lab/graph.h"
 
 struct lab_gnn_graph {
-    int64_t n, e;       /* nodes; distinct edges u != v */
+    int64_t n, e; /* nodes; distinct edges u != v */
     lab_device dev;
-    int64_t *in_ptr;    /* [n + 1]: in-edges of v are in_src[in_ptr[v] .. in_ptr[v+1]) */
-    int64_t *in_src;    /* [e], ascending within each row */
-    int64_t *out_deg;   /* [n] out-degrees, without the self-loop */
+    int64_t *in_ptr;  /* [n + 1]: in-edges of v are in_src[in_ptr[v] .. in_ptr[v+1]) */
+    int64_t *in_src;  /* [e], ascending within each row */
+    int64_t *out_deg; /* [n] out-degrees, without the self-loop */
     /* Â with the self-loop merged in, rows = targets: [n + 1], [e + n]. */
     int64_t *a_ptr, *a_col;
     double *a_val;
@@ -364,8 +364,8 @@ static int is_virgo(lab_gnn_init_kind k)
     return k == LAB_GNN_INIT_VIRGO_FWD || k == LAB_GNN_INIT_VIRGO_BWD || k == LAB_GNN_INIT_VIRGO;
 }
 
-int lab_gnn_init_plan_make(lab_gnn_init_plan *plan, const lab_gnn_init_cfg *cfg, const lab_gnn_stats *st,
-                           int depth, const int64_t *widths)
+int lab_gnn_init_plan_make(lab_gnn_init_plan *plan, const lab_gnn_init_cfg *cfg, const lab_gnn_stats *st, int depth,
+                           const int64_t *widths)
 {
     const char *op = "gnn init";
     if (!plan || !cfg || !widths) return lab_error_set("%s: NULL argument", op);
@@ -392,24 +392,25 @@ int lab_gnn_init_plan_make(lab_gnn_init_plan *plan, const lab_gnn_init_cfg *cfg,
         return lab_error_set("%s: the graph statistics go to depth %d but the stack has %d layers", op, st->depth, L);
     if (need_fwd && !st->has_fwd)
         return lab_error_set("%s: init = %s needs the forward statistic S_f, but the statistics were computed "
-                             "without node features (hint: lab_gnn_stats_from_features)", op, name);
+                             "without node features (hint: lab_gnn_stats_from_features)",
+                             op, name);
     if (need_bwd && cfg->classes < 2)
         return lab_error_set("%s: init = %s needs virgo.classes >= 2 for the output layer's backward variance, "
-                             "got %lld", op, name, (long long)cfg->classes);
+                             "got %lld",
+                             op, name, (long long)cfg->classes);
     if (st && st->has_fwd) {
         plan->var_fwd[1] = 2.0 / (double)widths[0];
         for (int l = 2; l <= L; l++) {
             if (!(st->sf[l] > 0))
-                return lab_error_set("%s: S_f(%d) = %g: the features' mean profile vanishes after %d propagations",
-                                     op, l, st->sf[l], l);
+                return lab_error_set("%s: S_f(%d) = %g: the features' mean profile vanishes after %d propagations", op,
+                                     l, st->sf[l], l);
             plan->var_fwd[l] = 2.0 / (double)widths[l - 1] * st->sf[l - 1] / st->sf[l];
         }
     }
     if (st) {
         for (int l = 1; l <= L; l++)
             if (!(st->sb[l] > 0)) return lab_error_set("%s: S_b(%d) = %g is not positive", op, l, st->sb[l]);
-        if (cfg->classes >= 2)
-            plan->var_bwd[L] = (double)st->num_nodes / ((double)(cfg->classes - 1) * st->sb[1]);
+        if (cfg->classes >= 2) plan->var_bwd[L] = (double)st->num_nodes / ((double)(cfg->classes - 1) * st->sb[1]);
         for (int l = 1; l < L; l++) plan->var_bwd[l] = 2.0 / (double)widths[l] * st->sb[L - l] / st->sb[L - l + 1];
     }
     for (int l = 1; l <= L; l++) {

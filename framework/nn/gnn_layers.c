@@ -56,7 +56,8 @@ int lab_gcn_layer_init(lab_gcn_layer *l, lab_params *p, const char *name, int64_
                        lab_rng *rng)
 {
     memset(l, 0, sizeof *l);
-    if (in < 1 || out < 1) return lab_error_set("gcn_layer: widths must be >= 1, got %lld -> %lld", (long long)in, (long long)out);
+    if (in < 1 || out < 1)
+        return lab_error_set("gcn_layer: widths must be >= 1, got %lld -> %lld", (long long)in, (long long)out);
     l->w = add_param(p, name, "weight", 2, (int64_t[]){out, in});
     if (!l->w || lab_init_xavier_uniform_(l->w, rng, 1.0) < 0) return -1;
     if (bias && !(l->b = add_param(p, name, "bias", 1, &out))) return -1;
@@ -98,7 +99,8 @@ int lab_sage_layer_init(lab_sage_layer *l, lab_params *p, const char *name, int6
                         lab_rng *rng)
 {
     memset(l, 0, sizeof *l);
-    if (in < 1 || out < 1) return lab_error_set("sage_layer: widths must be >= 1, got %lld -> %lld", (long long)in, (long long)out);
+    if (in < 1 || out < 1)
+        return lab_error_set("sage_layer: widths must be >= 1, got %lld -> %lld", (long long)in, (long long)out);
     char nn[NAME_LEN], nr[NAME_LEN];
     snprintf(nn, sizeof nn, "%s.lin_l", name);
     snprintf(nr, sizeof nr, "%s.lin_r", name);
@@ -136,8 +138,8 @@ int lab_gin_layer_init(lab_gin_layer *l, lab_params *p, const char *name, int64_
 {
     memset(l, 0, sizeof *l);
     if (in < 1 || mid < 1 || out < 1)
-        return lab_error_set("gin_layer: widths must be >= 1, got %lld -> %lld -> %lld", (long long)in,
-                             (long long)mid, (long long)out);
+        return lab_error_set("gin_layer: widths must be >= 1, got %lld -> %lld -> %lld", (long long)in, (long long)mid,
+                             (long long)out);
     char b1[NAME_LEN], b2[NAME_LEN], bb[NAME_LEN];
     snprintf(b1, sizeof b1, "%s.mlp.0", name);
     snprintf(bb, sizeof bb, "%s.mlp.1", name);
@@ -184,8 +186,8 @@ int lab_gat_layer_init(lab_gat_layer *l, lab_params *p, const char *name, int64_
 {
     memset(l, 0, sizeof *l);
     if (in < 1 || out < 1 || heads < 1)
-        return lab_error_set("gat_layer: widths and heads must be >= 1, got %lld -> %d x %lld", (long long)in,
-                             heads, (long long)out);
+        return lab_error_set("gat_layer: widths and heads must be >= 1, got %lld -> %d x %lld", (long long)in, heads,
+                             (long long)out);
     l->heads = heads;
     l->out = out;
     l->concat = concat;
@@ -219,8 +221,10 @@ lab_tensor *lab_gat_forward_any(const lab_gat_layer *l, lab_gnn_graph *g, lab_te
     lab_tensor *alpha = lab_segment_softmax(score, dst, n); /* [E, H] */
     lab_tensor *msg = lab_mul(lab_index_select(hs, 0, src), lab_reshape(alpha, 3, (int64_t[]){e, h, 1}));
     lab_tensor *y = lab_segment_sum(lab_reshape(msg, 2, (int64_t[]){e, h * f}), dst, n);
-    if (!l->concat && h > 1) y = lab_mean(lab_reshape(y, 3, (int64_t[]){n, h, f}), 1, 0);
-    else if (!l->concat) y = lab_reshape(y, 2, (int64_t[]){n, f});
+    if (!l->concat && h > 1)
+        y = lab_mean(lab_reshape(y, 3, (int64_t[]){n, h, f}), 1, 0);
+    else if (!l->concat)
+        y = lab_reshape(y, 2, (int64_t[]){n, f});
     if (l->b) y = lab_add(y, l->b);
     lab_keep(y);
     lab_scope_end();

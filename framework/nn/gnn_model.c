@@ -14,8 +14,7 @@
 #include "lab/error.h"
 #include "lab/gnn.h"
 
-lab_gnn_model_cfg lab_gnn_model_defaults(lab_gnn_arch arch, int layers, int64_t in_dim, int64_t hidden,
-                                         int64_t out_dim)
+lab_gnn_model_cfg lab_gnn_model_defaults(lab_gnn_arch arch, int layers, int64_t in_dim, int64_t hidden, int64_t out_dim)
 {
     lab_gnn_model_cfg c;
     memset(&c, 0, sizeof c);
@@ -226,8 +225,8 @@ lab_tensor *lab_gnn_model_forward_probed(const lab_gnn_model *m, lab_gnn_graph *
     return out;
 }
 
-lab_tensor *lab_gnn_model_forward(const lab_gnn_model *m, lab_gnn_graph *g, lab_tensor *x, lab_csr *xs,
-                                  int training, lab_rng *rng, lab_tensor **pre)
+lab_tensor *lab_gnn_model_forward(const lab_gnn_model *m, lab_gnn_graph *g, lab_tensor *x, lab_csr *xs, int training,
+                                  lab_rng *rng, lab_tensor **pre)
 {
     return lab_gnn_model_forward_probed(m, g, x, xs, training, rng, pre, NULL);
 }

@@ -259,9 +259,11 @@ typedef struct pal_eff_cfg {
     lab_device dev;
 } pal_eff_cfg;
 int pal_efficiency(lab_ctx *ctx, const pal_eff_cfg *c);
-/* One measured step (forward + backward) of a random model: seconds and
- * peak tensor bytes; used by the table and the bench program. */
+/* One measured step (forward + backward) of a random model: best wall
+ * seconds, best process cpu seconds (cpu_sec may be NULL; with one thread it
+ * is robust to other load on the machine) and peak tensor bytes; used by the
+ * table and the bench program. */
 int pal_measure_step(int64_t L, int64_t d, int64_t heads, int64_t dc, int64_t nt, int64_t batch, int64_t np,
-                     int64_t nl, int reps, lab_device dev, double *sec, double *peak_bytes);
+                     int64_t nl, int reps, lab_device dev, double *sec, double *cpu_sec, double *peak_bytes);
 
 #endif

@@ -20,11 +20,11 @@
 #include "virgo_int.h"
 
 typedef struct {
-    int64_t g, n, f, c;       /* graphs, nodes, features, classes (or tasks) */
-    int multitask;            /* ogbg-mol*: BCE over tasks, ROC-AUC */
+    int64_t g, n, f, c;                         /* graphs, nodes, features, classes (or tasks) */
+    int multitask;                              /* ogbg-mol*: BCE over tasks, ROC-AUC */
     lab_tensor *x, *edges, *graph_ptr, *labels; /* cpu, owned; labels i64 [G] */
-    lab_tensor *ylab;         /* f32 [G, T] for multitask */
-    lab_tensor *split[3];     /* ogbg: train/valid/test ids */
+    lab_tensor *ylab;                           /* f32 [G, T] for multitask */
+    lab_tensor *split[3];                       /* ogbg: train/valid/test ids */
     lab_graph_set *set;
 } gdata;
 
@@ -98,8 +98,8 @@ static int load_graphs(lab_ctx *ctx, const virgo_opts *o, gdata *d)
     if (!d->x || !d->edges || !d->graph_ptr || !d->labels) goto out;
     d->f = d->x->shape[1];
     if (!(d->set = lab_graph_set_new(d->x, d->edges, d->graph_ptr, d->labels))) goto out;
-    lab_ctx_log(ctx, "%s: %lld graphs, %lld nodes, %lld edges, %lld input features, %lld %s", o->data,
-                (long long)d->g, (long long)d->n, (long long)d->edges->shape[1], (long long)d->f, (long long)d->c,
+    lab_ctx_log(ctx, "%s: %lld graphs, %lld nodes, %lld edges, %lld input features, %lld %s", o->data, (long long)d->g,
+                (long long)d->n, (long long)d->edges->shape[1], (long long)d->f, (long long)d->c,
                 d->multitask ? "binary tasks" : "classes");
     rc = 0;
 out:
@@ -164,7 +164,8 @@ static double gscore(const gmodel *gm, const virgo_opts *o, const gdata *d, cons
         if (ok && d->multitask) {
             ok = lab_tensor_copy_to_host(lg, scores + i * d->c) == 0;
             const float *yl = lab_tensor_f32(d->ylab);
-            for (int64_t k = 0; k < m; k++) memcpy(lab + (i + k) * d->c, yl + ids[i + k] * d->c, (size_t)d->c * sizeof *lab);
+            for (int64_t k = 0; k < m; k++)
+                memcpy(lab + (i + k) * d->c, yl + ids[i + k] * d->c, (size_t)d->c * sizeof *lab);
         } else if (ok) {
             double a = lab_metric_accuracy_t(lg, b->y);
             ok = !isnan(a);
@@ -174,7 +175,9 @@ static double gscore(const gmodel *gm, const virgo_opts *o, const gdata *d, cons
         lab_graph_batch_free(b);
         lab_gnn_graph_free(g);
     }
-    if (ok) res = d->multitask ? 100.0 * lab_metric_roc_auc_multitask(scores, lab, n, d->c) : 100.0 * (double)correct / (double)n;
+    if (ok)
+        res = d->multitask ? 100.0 * lab_metric_roc_auc_multitask(scores, lab, n, d->c)
+                           : 100.0 * (double)correct / (double)n;
     free(scores);
     free(lab);
     lab_grad_set_enabled(prev);

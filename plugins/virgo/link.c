@@ -17,10 +17,10 @@
 
 typedef struct {
     int64_t n, f;
-    lab_tensor *x;             /* f32 [N, F] cpu, or NULL with emb_dim */
-    lab_tensor *train_edges;   /* i64 [2, 2 Etr]: the message-passing graph (cpu) */
-    lab_tensor *pos[3];        /* train, val, test positives i64 [2, n] (device) */
-    lab_tensor *neg[3];        /* -, val, test negatives (device); [0] unused */
+    lab_tensor *x;           /* f32 [N, F] cpu, or NULL with emb_dim */
+    lab_tensor *train_edges; /* i64 [2, 2 Etr]: the message-passing graph (cpu) */
+    lab_tensor *pos[3];      /* train, val, test positives i64 [2, n] (device) */
+    lab_tensor *neg[3];      /* -, val, test negatives (device); [0] unused */
     int ogb;
 } link_data;
 
@@ -65,7 +65,8 @@ static int load_link(lab_ctx *ctx, const virgo_opts *o, link_data *d)
         if (!(og = lab_ogb_read(dir, o->data, o->split))) goto out;
         if (!og->train_pos || !og->valid_pos || !og->valid_neg || !og->test_pos || !og->test_neg) {
             lab_error_set("%s: the edge split is missing as CSV under %s/split (hint: export OGB's train/valid/test.pt "
-                          "as <part>_pos.csv and <part>_neg.csv, see plugins/virgo/README.md)", o->data, dir);
+                          "as <part>_pos.csv and <part>_neg.csv, see plugins/virgo/README.md)",
+                          o->data, dir);
             goto out;
         }
         d->ogb = 1;
@@ -195,7 +196,7 @@ int virgo_link(lab_ctx *ctx, const virgo_opts *o)
         const float *xv = lab_tensor_f32(d.x);
         for (int64_t i = 0; i < d.x->numel; i++) nnz += xv[i] != 0;
         if ((double)nnz < 0.2 * (double)d.x->numel ? !(xs = lab_gnn_features_csr(d.x, dev))
-                                                    : !(xd = virgo_own_on(d.x, dev)))
+                                                   : !(xd = virgo_own_on(d.x, dev)))
             goto out;
     }
     lab_gnn_model_cfg mc = virgo_model_cfg(o, in, o->hidden);
@@ -209,7 +210,8 @@ int virgo_link(lab_ctx *ctx, const virgo_opts *o)
         if (lab_linear_layer_init(&dec.lin[i], p, name, o->hidden, i == dec.nl - 1 ? 1 : o->hidden, 1, rng) < 0)
             goto out;
     }
-    lab_tensor *state = lab_params_add_buffer(p, "virgo.state", lab_tensor_zeros(LAB_F32, 1, (int64_t[]){3 + 2 * 8}, LAB_CPU));
+    lab_tensor *state =
+        lab_params_add_buffer(p, "virgo.state", lab_tensor_zeros(LAB_F32, 1, (int64_t[]){3 + 2 * 8}, LAB_CPU));
     if (!state || lab_params_to(p, dev) < 0 || !(opt = virgo_optim(o, p))) goto out;
     lab_ctx_checkpoint_track(ctx, p);
     lab_ctx_checkpoint_track_optim(ctx, opt);

@@ -46,7 +46,8 @@ static int parse_inits(const char *s, const virgo_opts *o, init_choice *out, int
             return lab_error_prefix("variance.inits: ");
         }
         if (c->cfg.kind == LAB_GNN_INIT_VIRGO)
-            snprintf(c->label, sizeof c->label, "virgo %s", c->cfg.mean == LAB_GNN_MEAN_HARMONIC ? "harmonic" : "arithmetic");
+            snprintf(c->label, sizeof c->label, "virgo %s",
+                     c->cfg.mean == LAB_GNN_MEAN_HARMONIC ? "harmonic" : "arithmetic");
         else
             snprintf(c->label, sizeof c->label, "%s", lab_gnn_init_name(c->cfg.kind));
         (*n)++;
@@ -58,10 +59,10 @@ static int parse_inits(const char *s, const virgo_opts *o, init_choice *out, int
 /* Measurements: [init][depth][epoch][layer], sums over draws. */
 typedef struct {
     int ni, nd, ne, maxl;
-    double *f, *b;      /* sums of E[y²], E[g²] */
-    double *ft, *bt;    /* theory (relative), [init][depth][layer] */
-    double *ratio;      /* per draw: fwd E[y_L²]/E[y_1²] at init, [init][depth][draw] */
-    double *bratio;     /* per draw: bwd E[g_1²]/E[g_{L-1}²] at init */
+    double *f, *b;   /* sums of E[y²], E[g²] */
+    double *ft, *bt; /* theory (relative), [init][depth][layer] */
+    double *ratio;   /* per draw: fwd E[y_L²]/E[y_1²] at init, [init][depth][draw] */
+    double *bratio;  /* per draw: bwd E[g_1²]/E[g_{L-1}²] at init */
     int draws;
 } meas;
 
@@ -95,7 +96,7 @@ static int one_draw(lab_ctx *ctx, const virgo_opts *o, const virgo_node_data *d,
         lab_gnn_model_widths(mod, w);
         double v[LAB_GNN_MAX_DEPTH + 1];
         for (int l = 1; l <= L; l++) {
-            lab_tensor *wt = mod->cfg.arch == LAB_GNN_GCN ? mod->gcn[l - 1].w
+            lab_tensor *wt = mod->cfg.arch == LAB_GNN_GCN    ? mod->gcn[l - 1].w
                              : mod->cfg.arch == LAB_GNN_SAGE ? mod->sage[l - 1].w_neigh
                              : mod->cfg.arch == LAB_GNN_GIN  ? mod->gin[l - 1].lin1.w
                                                              : mod->gat[l - 1].w_src;
@@ -118,7 +119,8 @@ static int one_draw(lab_ctx *ctx, const virgo_opts *o, const virgo_node_data *d,
         lab_scope_begin();
         lab_tensor *pre[LAB_GNN_MAX_DEPTH], *probes[LAB_GNN_MAX_DEPTH];
         lab_tensor *logits = lab_gnn_model_forward_probed(mod, g, d->xd, d->xs, 1, rng, pre, probes);
-        lab_tensor *loss = lab_cross_entropy(lab_index_select(logits, 0, d->idx[0]), lab_index_select(d->y, 0, d->idx[0]));
+        lab_tensor *loss =
+            lab_cross_entropy(lab_index_select(logits, 0, d->idx[0]), lab_index_select(d->y, 0, d->idx[0]));
         int ok = loss && lab_backward(loss) == 0;
         for (int l = 0; ok && l < L; l++) {
             double fy = lab_gnn_mean_square(pre[l]), gy = probes[l]->grad ? lab_gnn_mean_square(probes[l]->grad) : 0;
@@ -147,7 +149,8 @@ out:
 
 /* --- output -------------------------------------------------------------------------- */
 
-static const char *const colors[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"};
+static const char *const colors[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a",
+                                     "#66a61e", "#e6ab02", "#a6761d", "#666666"};
 
 static int write_csv(const char *dir, const meas *m, const init_choice *ic, const int64_t *depths)
 {
@@ -230,7 +233,8 @@ static int plot(lab_ctx *ctx, const char *dir, const meas *m, const init_choice 
     for (int e = 0; e < m->ne; e++) {
         fprintf(f, "%d", e);
         for (int i = 0; i < m->ni; i++)
-            fprintf(f, " %.8g %.8g", mean_rel(m, i, dl, e, Ld - 1, 0, Ld), Ld >= 2 ? mean_rel(m, i, dl, e, 0, 1, Ld) : NAN);
+            fprintf(f, " %.8g %.8g", mean_rel(m, i, dl, e, Ld - 1, 0, Ld),
+                    Ld >= 2 ? mean_rel(m, i, dl, e, 0, 1, Ld) : NAN);
         fputc('\n', f);
     }
     fclose(f);
@@ -245,22 +249,27 @@ static int plot(lab_ctx *ctx, const char *dir, const meas *m, const init_choice 
         fprintf(f, term[t][0], 420 * ns, 720);
         fprintf(f, "\nset output '%s/virgo-variance-layers.%s'\n", pdir, term[t][1]);
         fprintf(f, "set logscale y\nset grid\nset key outside bottom center horizontal maxrows 3 font ',8'\n");
-        fprintf(f, "set multiplot layout 2,%d title 'Per-layer second moments at initialisation (mean of %d draws; "
-                   "solid measured, dashed theory)'\n", ns, m->draws);
+        fprintf(f,
+                "set multiplot layout 2,%d title 'Per-layer second moments at initialisation (mean of %d draws; "
+                "solid measured, dashed theory)'\n",
+                ns, m->draws);
         for (int bwd = 0; bwd < 2; bwd++)
             for (int s = 0; s < ns; s++) {
                 int L = (int)depths[show[s]];
-                fprintf(f, "set title '%s, L = %d'\nset xlabel 'layer l'\nset ylabel '%s'\n", bwd ? "backward" : "forward",
-                        L, bwd ? "E[g_l^2] / E[g_{L-1}^2]" : "E[y_l^2] / E[y_1^2]");
+                fprintf(f, "set title '%s, L = %d'\nset xlabel 'layer l'\nset ylabel '%s'\n",
+                        bwd ? "backward" : "forward", L, bwd ? "E[g_l^2] / E[g_{L-1}^2]" : "E[y_l^2] / E[y_1^2]");
                 if (bwd && L < 3) {
-                    fprintf(f, "set label 1 'L < 3: one backward layer' at graph 0.2,0.5\nunset key\nplot 1 notitle lc rgb '#ffffff'\nunset label 1\nset key\n");
+                    fprintf(f, "set label 1 'L < 3: one backward layer' at graph 0.2,0.5\nunset key\nplot 1 notitle lc "
+                               "rgb '#ffffff'\nunset label 1\nset key\n");
                     continue;
                 }
                 fprintf(f, "plot ");
                 for (int i = 0; i < m->ni; i++)
-                    fprintf(f, "%s'%s/layers-%s-L%d.dat' u 1:%d w lp lw 2 pt 7 ps 0.6 lc rgb '%s' t '%s', '' u 1:%d w l dt 2 lc rgb '%s' notitle",
-                            i ? ", " : "", pdir, bwd ? "bwd" : "fwd", L, 2 + 2 * i, colors[i % 8], ic[i].label, 3 + 2 * i,
-                            colors[i % 8]);
+                    fprintf(f,
+                            "%s'%s/layers-%s-L%d.dat' u 1:%d w lp lw 2 pt 7 ps 0.6 lc rgb '%s' t '%s', '' u 1:%d w l "
+                            "dt 2 lc rgb '%s' notitle",
+                            i ? ", " : "", pdir, bwd ? "bwd" : "fwd", L, 2 + 2 * i, colors[i % 8], ic[i].label,
+                            3 + 2 * i, colors[i % 8]);
                 fputc('\n', f);
             }
         fprintf(f, "unset multiplot\n");
@@ -268,14 +277,19 @@ static int plot(lab_ctx *ctx, const char *dir, const meas *m, const init_choice 
         fprintf(f, "set terminal ");
         fprintf(f, term[t][0], 900, 420);
         fprintf(f, "\nset output '%s/virgo-variance-depth.%s'\n", pdir, term[t][1]);
-        fprintf(f, "set multiplot layout 1,2 title 'Signal kept through the stack at initialisation (solid measured, dashed theory)'\n");
+        fprintf(f, "set multiplot layout 1,2 title 'Signal kept through the stack at initialisation (solid measured, "
+                   "dashed theory)'\n");
         fprintf(f, "set title 'forward'\nset xlabel 'depth L'\nset ylabel 'E[y_L^2] / E[y_1^2]'\nplot ");
         for (int i = 0; i < m->ni; i++)
-            fprintf(f, "%s'%s/depth.dat' u 1:%d w lp lw 2 pt 7 ps 0.6 lc rgb '%s' t '%s', '' u 1:%d w l dt 2 lc rgb '%s' notitle",
+            fprintf(f,
+                    "%s'%s/depth.dat' u 1:%d w lp lw 2 pt 7 ps 0.6 lc rgb '%s' t '%s', '' u 1:%d w l dt 2 lc rgb '%s' "
+                    "notitle",
                     i ? ", " : "", pdir, 2 + 4 * i, colors[i % 8], ic[i].label, 3 + 4 * i, colors[i % 8]);
         fprintf(f, "\nset title 'backward'\nset ylabel 'E[g_1^2] / E[g_{L-1}^2]'\nplot ");
         for (int i = 0; i < m->ni; i++)
-            fprintf(f, "%s'%s/depth.dat' u 1:%d w lp lw 2 pt 7 ps 0.6 lc rgb '%s' t '%s', '' u 1:%d w l dt 2 lc rgb '%s' notitle",
+            fprintf(f,
+                    "%s'%s/depth.dat' u 1:%d w lp lw 2 pt 7 ps 0.6 lc rgb '%s' t '%s', '' u 1:%d w l dt 2 lc rgb '%s' "
+                    "notitle",
                     i ? ", " : "", pdir, 4 + 4 * i, colors[i % 8], ic[i].label, 5 + 4 * i, colors[i % 8]);
         fprintf(f, "\nunset multiplot\n");
         /* 3: over the first epochs. */
@@ -283,7 +297,8 @@ static int plot(lab_ctx *ctx, const char *dir, const meas *m, const init_choice 
             fprintf(f, "set terminal ");
             fprintf(f, term[t][0], 900, 420);
             fprintf(f, "\nset output '%s/virgo-variance-epochs.%s'\n", pdir, term[t][1]);
-            fprintf(f, "set multiplot layout 1,2 title 'L = %d during the first epochs of training (mean of %d draws)'\n",
+            fprintf(f,
+                    "set multiplot layout 1,2 title 'L = %d during the first epochs of training (mean of %d draws)'\n",
                     Ld, m->draws);
             fprintf(f, "set title 'forward'\nset xlabel 'epoch'\nset ylabel 'E[y_L^2] / E[y_1^2]'\nplot ");
             for (int i = 0; i < m->ni; i++)
@@ -357,23 +372,27 @@ static int write_doc(lab_ctx *ctx, const virgo_opts *o, const char *doc, const c
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&now));
     fprintf(f, "# Virgo — variance analysis\n\n");
-    fprintf(f, "Generated by `labrun virgo experiments/virgo/variance.ini` on %s (rerun exactly with `labrun virgo "
-               "%s/config.ini`). Do not edit by hand.\n\n", when, dir);
-    fprintf(f, "%s on %s, hidden %lld, %d draws per init and depth; training for the epoch curves with Adam lr %g, "
-               "weight decay %g (the node-classification protocol). Measured: the per-element second moment E[y_l²] "
-               "of each layer's output Y_l (before ReLU) and E[g_l²] of the gradient g_l = ∂loss/∂Y_l of the "
-               "cross-entropy on the training nodes, averaged over draws. Theory (brief §3): forward "
-               "E[y_l²]/E[y_1²] = S_f(l)/S_f(1)·Π_{k=2..l} m_{k−1}v_k/2, backward E[g_l²]/E[g_{L−1}²] = "
-               "S_b(L−l)/S_b(1)·Π_{k=l+1..L−1} m_k v_k/2, with each init's own v_k. The theory replaces node features "
-               "by their mean and assumes an all-ones gradient profile, so it predicts the shape across layers, not "
-               "the absolute level.\n\n",
+    fprintf(f,
+            "Generated by `labrun virgo experiments/virgo/variance.ini` on %s (rerun exactly with `labrun virgo "
+            "%s/config.ini`). Do not edit by hand.\n\n",
+            when, dir);
+    fprintf(f,
+            "%s on %s, hidden %lld, %d draws per init and depth; training for the epoch curves with Adam lr %g, "
+            "weight decay %g (the node-classification protocol). Measured: the per-element second moment E[y_l²] "
+            "of each layer's output Y_l (before ReLU) and E[g_l²] of the gradient g_l = ∂loss/∂Y_l of the "
+            "cross-entropy on the training nodes, averaged over draws. Theory (brief §3): forward "
+            "E[y_l²]/E[y_1²] = S_f(l)/S_f(1)·Π_{k=2..l} m_{k−1}v_k/2, backward E[g_l²]/E[g_{L−1}²] = "
+            "S_b(L−l)/S_b(1)·Π_{k=l+1..L−1} m_k v_k/2, with each init's own v_k. The theory replaces node features "
+            "by their mean and assumes an all-ones gradient profile, so it predicts the shape across layers, not "
+            "the absolute level.\n\n",
             (const char *[]){"GCN", "GraphSAGE", "GIN", "GAT"}[o->arch], o->data, (long long)o->hidden, m->draws, o->lr,
             o->weight_decay);
     if (figs > 0) {
         fprintf(f, "![per layer](figures/virgo-variance-layers.png)\n\n[SVG](figures/virgo-variance-layers.svg)\n\n");
         fprintf(f, "![against depth](figures/virgo-variance-depth.png)\n\n[SVG](figures/virgo-variance-depth.svg)\n\n");
         if (figs > 2)
-            fprintf(f, "![over epochs](figures/virgo-variance-epochs.png)\n\n[SVG](figures/virgo-variance-epochs.svg)\n\n");
+            fprintf(
+                f, "![over epochs](figures/virgo-variance-epochs.png)\n\n[SVG](figures/virgo-variance-epochs.svg)\n\n");
     } else {
         fprintf(f, "(gnuplot was not available: no figures; the numbers are in `%s/variance.csv`.)\n\n", dir);
     }
@@ -449,17 +468,20 @@ static int write_ratio_table(lab_ctx *ctx, const virgo_opts *o, const char *dir,
     fprintf(f, "Generated by `%s` on %s (rerun exactly with `labrun virgo %s/config.ini`). Do not edit by hand.\n\n",
             o->table_cmd && o->table_cmd[0] ? o->table_cmd : "labrun virgo experiments/virgo/tables/variance.ini", when,
             dir);
-    fprintf(f, "%s on %s with real (row-normalised) features, hidden %lld, at initialisation: per-element E[y²] of "
-               "the last layer's output over the first layer's (ratio of the means over %d draws; ± the std of the "
-               "per-draw ratios), and the backward counterpart E[g_1²]/E[g_{L−1}²]. Theory in brackets (exact only "
-               "for rank-one input; brief §3). Ranges from the brief §6.4 (Cora, L = 6, m = 64, 20 draws): virgo_fwd "
-               "in [0.35, 0.8] (measured there 0.54), Xavier < 0.05 (0.023).\n\n",
+    fprintf(f,
+            "%s on %s with real (row-normalised) features, hidden %lld, at initialisation: per-element E[y²] of "
+            "the last layer's output over the first layer's (ratio of the means over %d draws; ± the std of the "
+            "per-draw ratios), and the backward counterpart E[g_1²]/E[g_{L−1}²]. Theory in brackets (exact only "
+            "for rank-one input; brief §3). Ranges from the brief §6.4 (Cora, L = 6, m = 64, 20 draws): virgo_fwd "
+            "in [0.35, 0.8] (measured there 0.54), Xavier < 0.05 (0.023).\n\n",
             (const char *[]){"GCN", "GraphSAGE", "GIN", "GAT"}[o->arch], o->data, (long long)o->hidden, m->draws);
     int pass = 0, fail = 0;
     for (int d = 0; d < m->nd; d++) {
         int L = (int)depths[d];
-        fprintf(f, "## L = %d\n\n| init | forward E[y_L²]/E[y_1²] | theory | backward E[g_1²]/E[g_{L−1}²] | theory | "
-                   "brief range | result |\n|---|---|---|---|---|---|---|\n", L);
+        fprintf(f,
+                "## L = %d\n\n| init | forward E[y_L²]/E[y_1²] | theory | backward E[g_1²]/E[g_{L−1}²] | theory | "
+                "brief range | result |\n|---|---|---|---|---|---|---|\n",
+                L);
         for (int i = 0; i < m->ni; i++) {
             double rm, rs, bm, bs;
             summary(m->ratio + ((size_t)i * m->nd + d) * m->draws, m->draws, &rm, &rs);
@@ -485,7 +507,8 @@ static int write_ratio_table(lab_ctx *ctx, const virgo_opts *o, const char *dir,
         fputc('\n', f);
     }
     fprintf(f, "**%d checks pass, %d fail.**\n", pass, fail);
-    if (fclose(f) != 0 || rename(path, o->table_out) != 0) return lab_error_set("table.out: cannot write %s", o->table_out);
+    if (fclose(f) != 0 || rename(path, o->table_out) != 0)
+        return lab_error_set("table.out: cannot write %s", o->table_out);
     lab_ctx_log(ctx, "table variance written to %s (%d pass, %d fail)", o->table_out, pass, fail);
     return 0;
 }
@@ -528,7 +551,8 @@ int virgo_variance(lab_ctx *ctx, const virgo_opts *o)
         for (int d = 0; d < nd; d++)
             for (int r = 0; r < draws; r++) {
                 if (lab_ctx_should_stop(ctx)) goto out;
-                lab_rng rng = lab_rng_fork(lab_ctx_rng(ctx), ((uint64_t)i * 1000 + (uint64_t)depths[d]) * 100000 + (uint64_t)r);
+                lab_rng rng =
+                    lab_rng_fork(lab_ctx_rng(ctx), ((uint64_t)i * 1000 + (uint64_t)depths[d]) * 100000 + (uint64_t)r);
                 if (one_draw(ctx, o, &nd_, g, &st, &ic[i], (int)depths[d], &rng, &m, i, d, r) < 0) {
                     lab_error_prefix("variance: %s, L = %lld, draw %d: ", ic[i].label, (long long)depths[d], r);
                     goto out;

@@ -44,8 +44,9 @@ static const lab_param params[] = {
     LAB_PARAM_FLOAT("model", "gin_eps", "0", -1, 10, "GIN epsilon (initial value when learned)"),
     LAB_PARAM_BOOL("model", "gin_learn_eps", "false", "GIN: train epsilon"),
     LAB_PARAM_INT("model", "gin_mid", "0", 0, 1 << 16, "GIN MLP inner width (0: the layer width)"),
-    LAB_PARAM_INT("model", "emb_dim", "0", 0, 1 << 16, "link prediction: learned node embedding of this width "
-                                                       "instead of features (ogbl-ddi; 0: off)"),
+    LAB_PARAM_INT("model", "emb_dim", "0", 0, 1 << 16,
+                  "link prediction: learned node embedding of this width "
+                  "instead of features (ogbl-ddi; 0: off)"),
     LAB_PARAM_ENUM("model", "pool", "sum", LAB_GNN_POOL_CHOICES, "graph readout"),
     LAB_PARAM_ENUM("model", "decoder", "dot", "dot|mlp", "link decoder: <h_u, h_v> or an MLP on h_u * h_v"),
     LAB_PARAM_INT("model", "decoder_layers", "3", 1, 16, "link MLP decoder depth"),
@@ -54,7 +55,8 @@ static const lab_param params[] = {
                   "C in v_L^b (0: node tasks the data set's classes, graph tasks the hidden width, link none)"),
     LAB_PARAM_BOOL("kaiming", "dgl_swap", "false", "kaiming_in uses 2/fan_out and kaiming_out 2/fan_in (DGL quirk)"),
     LAB_PARAM_INT("train", "epochs", "1000", 0, 1000000, "most epochs"),
-    LAB_PARAM_INT("train", "patience", "20", 0, 1000000, "stop after this many epochs without a better val score (0: off)"),
+    LAB_PARAM_INT("train", "patience", "20", 0, 1000000,
+                  "stop after this many epochs without a better val score (0: off)"),
     LAB_PARAM_FLOAT("train", "lr", "1e-3", 0, 10, "Adam learning rate"),
     LAB_PARAM_FLOAT("train", "weight_decay", "5e-6", 0, 1, "L2 on every parameter, added to the gradient (Adam)"),
     LAB_PARAM_ENUM("train", "lr_schedule", "constant", "constant|step", "step: lr * gamma every step_size epochs"),
@@ -93,8 +95,7 @@ static int read_opts(lab_ctx *ctx, virgo_opts *o)
     if (strncmp(init, "virgo_harmonic", 14) == 0 || strncmp(init, "virgo_arithmetic", 16) == 0) {
         int want = init[6] == 'h' ? LAB_GNN_MEAN_HARMONIC : LAB_GNN_MEAN_ARITHMETIC;
         if (lab_cfg_is_set(c, "virgo.mean") && mean != want)
-            return lab_error_set("model.init = %s contradicts virgo.mean = %s", init,
-                                 lab_cfg_get_str(c, "virgo.mean"));
+            return lab_error_set("model.init = %s contradicts virgo.mean = %s", init, lab_cfg_get_str(c, "virgo.mean"));
         o->init.kind = LAB_GNN_INIT_VIRGO;
         o->init.mean = (lab_gnn_mean)want;
     } else {
@@ -166,8 +167,8 @@ lab_gnn_model_cfg virgo_model_cfg(const virgo_opts *o, int64_t in, int64_t out)
     return mc;
 }
 
-int virgo_plan_and_init(lab_ctx *ctx, const virgo_opts *o, lab_gnn_model *m, const lab_gnn_stats *st,
-                        int64_t classes, lab_rng *rng)
+int virgo_plan_and_init(lab_ctx *ctx, const virgo_opts *o, lab_gnn_model *m, const lab_gnn_stats *st, int64_t classes,
+                        lab_rng *rng)
 {
     lab_gnn_init_cfg ic = o->init;
     ic.classes = classes;
@@ -219,7 +220,6 @@ int virgo_record(lab_ctx *ctx, const virgo_opts *o, const lab_kv *res, int nres)
 }
 
 /* --- node classification ----------------------------------------------------------------- */
-
 
 void virgo_node_data_free(virgo_node_data *d)
 {
@@ -453,8 +453,8 @@ int virgo_node(lab_ctx *ctx, const virgo_opts *o)
     lab_ctx_result(ctx, "val_score", bk[0]);
     lab_ctx_result(ctx, "best_epoch", bk[2] + 1);
     lab_ctx_result(ctx, "epochs", (double)e);
-    if (virgo_record(ctx, o, LAB_KV({"test", bk[1]}, {"val", bk[0]}, {"best_epoch", bk[2] + 1}, {"epochs", (double)e}))
-        < 0)
+    if (virgo_record(ctx, o,
+                     LAB_KV({"test", bk[1]}, {"val", bk[0]}, {"best_epoch", bk[2] + 1}, {"epochs", (double)e})) < 0)
         goto out;
     rc = 0;
 out:

@@ -6,14 +6,14 @@
 
 /* Everything one trial reads from its configuration, once. */
 typedef struct virgo_opts {
-    const char *task;       /* node | link | graph | variance */
-    const char *data;       /* cora, citeseer, pubmed, tu:<NAME>, ogbn-*, ogbl-*, ogbg-* */
-    const char *root;       /* "" = search */
-    int normalize;          /* row-normalise node features */
+    const char *task; /* node | link | graph | variance */
+    const char *data; /* cora, citeseer, pubmed, tu:<NAME>, ogbn-*, ogbl-*, ogbg-* */
+    const char *root; /* "" = search */
+    int normalize;    /* row-normalise node features */
     double val_frac, test_frac;
     int folds;
     int64_t batch_size, max_degree, stat_graphs;
-    const char *split;      /* OGB split name ("" = the dataset's own) */
+    const char *split; /* OGB split name ("" = the dataset's own) */
 
     lab_gnn_arch arch;
     int layers;
@@ -41,8 +41,8 @@ typedef struct virgo_opts {
 
 /* The Virgo plan for a model on a statistic graph; classes as the task
  * decided. Logs the variances. */
-int virgo_plan_and_init(lab_ctx *ctx, const virgo_opts *o, lab_gnn_model *m, const lab_gnn_stats *st,
-                        int64_t classes, lab_rng *rng);
+int virgo_plan_and_init(lab_ctx *ctx, const virgo_opts *o, lab_gnn_model *m, const lab_gnn_stats *st, int64_t classes,
+                        lab_rng *rng);
 /* Adam with the configured lr / weight decay. */
 lab_optim *virgo_optim(const virgo_opts *o, lab_params *p);
 /* A flat JSON record of this trial in its directory (virgo.json): the keys
@@ -54,13 +54,13 @@ lab_gnn_model_cfg virgo_model_cfg(const virgo_opts *o, int64_t in, int64_t out);
 /* A node-level data set on the run's device (Planetoid or ogbn-*). */
 typedef struct {
     int64_t n, f, c;
-    lab_tensor *x;        /* f32 [N, F] (cpu, owned) */
-    lab_csr *xs;          /* sparse copy on the device when the features are sparse, else NULL */
-    lab_tensor *xd;       /* dense features on the device when xs is NULL */
-    lab_tensor *edges;    /* i64 [2, E] (cpu, owned) */
-    lab_tensor *y;        /* i64 [N] on the device (single-label), or NULL */
-    lab_tensor *ym;       /* f32 [N, T] on the device (multi-label, ROC-AUC), or NULL */
-    lab_tensor *idx[3];   /* train, val, test (device) */
+    lab_tensor *x;      /* f32 [N, F] (cpu, owned) */
+    lab_csr *xs;        /* sparse copy on the device when the features are sparse, else NULL */
+    lab_tensor *xd;     /* dense features on the device when xs is NULL */
+    lab_tensor *edges;  /* i64 [2, E] (cpu, owned) */
+    lab_tensor *y;      /* i64 [N] on the device (single-label), or NULL */
+    lab_tensor *ym;     /* f32 [N, T] on the device (multi-label, ROC-AUC), or NULL */
+    lab_tensor *idx[3]; /* train, val, test (device) */
     int symmetrize;
 } virgo_node_data;
 int virgo_node_data_load(lab_ctx *ctx, const virgo_opts *o, virgo_node_data *d);

@@ -27,8 +27,8 @@ int main(int argc, char **argv)
     for (int i = 3; i < argc; i++) {
         int64_t na = atoll(argv[i]);
         double tp, mp, tl, ml;
-        if (pal_measure_step(6, 128, 4, 128, 32, 4, na, 0, 3, dev, &tp, &mp) < 0 ||
-            pal_measure_step(6, 128, 4, 128, 32, 4, 0, na, 3, dev, &tl, &ml) < 0) {
+        if (pal_measure_step(6, 128, 4, 128, 32, 4, na, 0, 3, dev, &tp, NULL, &mp) < 0 ||
+            pal_measure_step(6, 128, 4, 128, 32, 4, 0, na, 3, dev, &tl, NULL, &ml) < 0) {
             fprintf(stderr, "bench_pal: %s\n", lab_error());
             return 1;
         }

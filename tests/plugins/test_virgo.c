@@ -95,10 +95,11 @@ Test(virgo, node_classification_short_run_and_table)
     fresh();
     lab_plugin_handle *h = load();
     char dir[4096], text[2048];
-    snprintf(text, sizeof text,
-             "seeds = 2\n[task]\nname = node\n[data]\nname = cora\n[model]\nlayers = 2\n[train]\nepochs = 60\n"
-             "lr = 0.01\npatience = 0\n[table]\nname = nc\nout = %s/nc.md\n[sweep]\nmodel.init = xavier, virgo_harmonic\n",
-             tmp);
+    snprintf(
+        text, sizeof text,
+        "seeds = 2\n[task]\nname = node\n[data]\nname = cora\n[model]\nlayers = 2\n[train]\nepochs = 60\n"
+        "lr = 0.01\npatience = 0\n[table]\nname = nc\nout = %s/nc.md\n[sweep]\nmodel.init = xavier, virgo_harmonic\n",
+        tmp);
     cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "%s", lab_error());
     char path[4400];
     snprintf(path, sizeof path, "%s/p1-seed1/virgo.json", dir);
@@ -178,7 +179,8 @@ Test(virgo, variance_analysis_small)
     char dir[4096], text[2048];
     snprintf(text, sizeof text,
              "[task]\nname = variance\n[variance]\ndepths = 2, 4\ninits = xavier, virgo_fwd\ndraws = 2\nepochs = 1\n"
-             "doc = %s/doc/virgo-variance-analysis.md\n[table]\nname = variance\nout = %s/var.md\n", tmp, tmp);
+             "doc = %s/doc/virgo-variance-analysis.md\n[table]\nname = variance\nout = %s/var.md\n",
+             tmp, tmp);
     char d2[600];
     snprintf(d2, sizeof d2, "%s/doc", tmp);
     mkdir(d2, 0755);
@@ -249,7 +251,10 @@ Test(virgo, tu_line_count_mismatch_is_an_error)
     lab_error_clear();
     cr_assert_null(lab_tu_read(d, "TINY"), "4 nodes in the edges, 3 lines in the graph indicator");
     cr_assert(strstr(lab_error(), "TINY_"), "the message names the file: %s", lab_error());
-    snprintf(cmd, sizeof cmd, "printf '1\\n1\\n2\\n2\\n' > %s/TINY_graph_indicator.txt && printf '1\\n0\\n0\\n' > %s/TINY_node_labels.txt", d, d);
+    snprintf(
+        cmd, sizeof cmd,
+        "printf '1\\n1\\n2\\n2\\n' > %s/TINY_graph_indicator.txt && printf '1\\n0\\n0\\n' > %s/TINY_node_labels.txt", d,
+        d);
     cr_assert_eq(system(cmd), 0);
     lab_error_clear();
     cr_assert_null(lab_tu_read(d, "TINY"), "3 node labels for 4 nodes");
@@ -365,7 +370,8 @@ static char *ring_edges(int n, int off)
 {
     char *s = malloc(64 * (size_t)n + 1);
     s[0] = '\0';
-    for (int i = 0; i < n; i++) sprintf(s + strlen(s), "%d,%d\n%d,%d\n", i + off, (i + 1) % n + off, i + off, (i + 3) % n + off);
+    for (int i = 0; i < n; i++)
+        sprintf(s + strlen(s), "%d,%d\n%d,%d\n", i + off, (i + 1) % n + off, i + off, (i + 3) % n + off);
     return s;
 }
 
@@ -391,7 +397,8 @@ Test(virgo, ogb_layouts_run_every_task)
     put("ogb/ogbn_arxiv/split/time/test.csv", "20\n21\n22\n23\n24\n25\n");
     snprintf(text, sizeof text,
              "[task]\nname = node\n[data]\nname = ogbn-arxiv\nroot = %s/ogb\nsymmetrize = true\nnormalize = false\n"
-             "[model]\nlayers = 3\nhidden = 8\nbatchnorm = true\ninit = virgo\n[train]\nepochs = 5\n", tmp);
+             "[model]\nlayers = 3\nhidden = 8\nbatchnorm = true\ninit = virgo\n[train]\nepochs = 5\n",
+             tmp);
     cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "ogbn: %s", lab_error());
     /* ogbg: 12 molecules of 4 nodes, 2 node features, 1 binary task with a missing label. */
     buf[0] = '\0';
@@ -414,7 +421,8 @@ Test(virgo, ogb_layouts_run_every_task)
     snprintf(text, sizeof text,
              "[task]\nname = graph\n[data]\nname = ogbg-molhiv\nroot = %s/ogb\nbatch_size = 4\nstat_graphs = 4\n"
              "[model]\narch = gin\nlayers = 2\nhidden = 8\nbatchnorm = true\npool = mean\ninit = virgo\n"
-             "[virgo]\nclasses = 8\n[train]\nepochs = 2\n", tmp);
+             "[virgo]\nclasses = 8\n[train]\nepochs = 2\n",
+             tmp);
     cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "ogbg: %s", lab_error());
     char path[4400];
     snprintf(path, sizeof path, "%s/virgo.json", dir);
@@ -436,7 +444,8 @@ Test(virgo, ogb_layouts_run_every_task)
     put("ogb/ogbl_collab/split/time/test_neg.csv", "1,17\n3,25\n");
     snprintf(text, sizeof text,
              "[task]\nname = link\n[data]\nname = ogbl-collab\nroot = %s/ogb\nnormalize = false\n[model]\nlayers = 2\n"
-             "hidden = 8\ndecoder = mlp\ninit = virgo_fwd\n[train]\nepochs = 3\ngrad_clip = 1\n[eval]\nhits_k = 1\n", tmp);
+             "hidden = 8\ndecoder = mlp\ninit = virgo_fwd\n[train]\nepochs = 3\ngrad_clip = 1\n[eval]\nhits_k = 1\n",
+             tmp);
     cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "ogbl: %s", lab_error());
     snprintf(path, sizeof path, "%s/virgo.json", dir);
     cr_assert(!isnan(json_num(path, "test_hits1")), "Hits@1 reported");

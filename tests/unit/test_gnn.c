@@ -44,17 +44,35 @@ typedef struct {
 } golden;
 
 static const golden tiny[] = {
-    {"path", 3, 2, {{0, 1}, {1, 2}}, {1, 2, 3},
-     {12.387754984, 12.009637067, 11.915800458}, {2.971938746, 2.971159267, 2.971137615},
-     {0.5, 0.257871135, 0.251968743}, {0.250001822, 0.250065587, 0.504721035},
+    {"path",
+     3,
+     2,
+     {{0, 1}, {1, 2}},
+     {1, 2, 3},
+     {12.387754984, 12.009637067, 11.915800458},
+     {2.971938746, 2.971159267, 2.971137615},
+     {0.5, 0.257871135, 0.251968743},
+     {0.250001822, 0.250065587, 0.504721035},
      {0.333334953, 0.253908387, 0.336132266}},
-    {"star", 4, 3, {{0, 1}, {0, 2}, {0, 3}}, {0.5, 0.25, 0.25, 1},
-     {1.069622564, 0.997802100, 0.980129727}, {3.903490258, 3.897458399, 3.897081408},
-     {0.5, 0.267994667, 0.254507662}, {0.250024184, 0.250386910, 0.512361981},
+    {"star",
+     4,
+     3,
+     {{0, 1}, {0, 2}, {0, 3}},
+     {0.5, 0.25, 0.25, 1},
+     {1.069622564, 0.997802100, 0.980129727},
+     {3.903490258, 3.897458399, 3.897081408},
+     {0.5, 0.267994667, 0.254507662},
+     {0.250024184, 0.250386910, 0.512361981},
      {0.333354830, 0.258891749, 0.340084005}},
-    {"cycle5", 5, 5, {{0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 0}}, {1, 0, 0, 0, 0},
-     {1.0 / 3, 0.234567901, 0.209876543}, {5, 5, 5},
-     {0.5, 0.355263158, 0.279411765}, {0.25, 0.25, 0.5},
+    {"cycle5",
+     5,
+     5,
+     {{0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 0}},
+     {1, 0, 0, 0, 0},
+     {1.0 / 3, 0.234567901, 0.209876543},
+     {5, 5, 5},
+     {0.5, 0.355263158, 0.279411765},
+     {0.25, 0.25, 0.5},
      {0.333333333, 0.293478261, 0.358490566}},
 };
 
@@ -200,8 +218,7 @@ Test(gnn, planetoid_statistics_match_brief)
         {"cora", 2708, 13264, 1433, {2537.036716, 2507.381757, 2497.006435, 2491.759297, 2488.468959}},
         {"citeseer", 3327, 12431, 3703, {3192.988834, 3170.752180, 3161.238478, 3155.481701, 3151.426885}},
     };
-    const double citeseer_sf[5] = {0.0002314687808, 0.0002297656255, 0.0002290381078, 0.0002286024625,
-                                   0.0002282986342};
+    const double citeseer_sf[5] = {0.0002314687808, 0.0002297656255, 0.0002290381078, 0.0002286024625, 0.0002282986342};
     for (int d = 0; d < 2; d++) {
         lab_dataset *ds = open_planetoid(want[d].name);
         if (!ds) cr_skip_test("%s not found: %s", want[d].name, lab_error());
@@ -345,8 +362,7 @@ Test(gnn, exact_theory_rank_one_cora)
     double want = 2 * st.sf[1] / (double)n;
     for (int l = 0; l < L; l++) {
         double mu = mean_of(ey[l], R), se = std_of(ey[l], R) / sqrt((double)R);
-        cr_assert(fabs(mu - want) <= 4 * se, "layer %d: mean E[y^2] %g, theory %g, 4 SE = %g", l + 1, mu, want,
-                  4 * se);
+        cr_assert(fabs(mu - want) <= 4 * se, "layer %d: mean E[y^2] %g, theory %g, 4 SE = %g", l + 1, mu, want, 4 * se);
         /* The spread grows with depth as the brief measured (0.17 ... 0.77). */
         double rel = std_of(ey[l], R) / mu;
         cr_assert(rel > 0.08 && rel < 1.5, "layer %d: relative std %g", l + 1, rel);
@@ -575,8 +591,14 @@ Test(gnn, stack_forward_probes_and_init_per_architecture)
         /* Every message-passing weight of layer l lies in ±sqrt(3 v_l). */
         lab_tensor *ws[3][2];
         for (int l = 0; l < 3; l++) {
-            ws[l][0] = arch == 0 ? m->gcn[l].w : arch == 1 ? m->sage[l].w_neigh : arch == 2 ? m->gin[l].lin1.w : m->gat[l].w_src;
-            ws[l][1] = arch == 0 ? m->gcn[l].w : arch == 1 ? m->sage[l].w_root : arch == 2 ? m->gin[l].lin2.w : m->gat[l].w_dst;
+            ws[l][0] = arch == 0   ? m->gcn[l].w
+                       : arch == 1 ? m->sage[l].w_neigh
+                       : arch == 2 ? m->gin[l].lin1.w
+                                   : m->gat[l].w_src;
+            ws[l][1] = arch == 0   ? m->gcn[l].w
+                       : arch == 1 ? m->sage[l].w_root
+                       : arch == 2 ? m->gin[l].lin2.w
+                                   : m->gat[l].w_dst;
             for (int k = 0; k < 2; k++) {
                 const float *d = lab_tensor_f32(ws[l][k]);
                 float a = (float)sqrt(3 * plan.var[l + 1]), mx = 0;

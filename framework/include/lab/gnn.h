@@ -90,9 +90,9 @@ lab_csr *lab_gnn_features_csr(const lab_tensor *x, lab_device dev);
 /* --- graph statistics (brief §2) ---------------------------------------------- */
 
 typedef struct lab_gnn_stats {
-    int64_t num_nodes; /* N */
-    int depth;         /* L: entries 0..L are set */
-    int has_fwd;       /* 1 when sf[] was computed (a feature profile was given) */
+    int64_t num_nodes;                /* N */
+    int depth;                        /* L: entries 0..L are set */
+    int has_fwd;                      /* 1 when sf[] was computed (a feature profile was given) */
     double sf[LAB_GNN_MAX_DEPTH + 1]; /* sf[k] = ||Â^k x̄||²; sf[0] = ||x̄||² */
     double sb[LAB_GNN_MAX_DEPTH + 1]; /* sb[k] = ||Â^k 1||²; sb[0] = N */
 } lab_gnn_stats;
@@ -129,9 +129,9 @@ int lab_gnn_init_parse(const char *s, lab_gnn_init_kind *out);
 
 typedef struct lab_gnn_init_cfg {
     lab_gnn_init_kind kind;
-    lab_gnn_mean mean;   /* virgo: harmonic (default) or arithmetic */
-    int dgl_swap;        /* kaiming: reproduce DGL's in x out storage quirk */
-    int64_t classes;     /* C of v_L^b; needed (>= 2) by virgo_bwd and virgo */
+    lab_gnn_mean mean; /* virgo: harmonic (default) or arithmetic */
+    int dgl_swap;      /* kaiming: reproduce DGL's in x out storage quirk */
+    int64_t classes;   /* C of v_L^b; needed (>= 2) by virgo_bwd and virgo */
 } lab_gnn_init_cfg;
 
 /* xavier, harmonic, no swap, classes 0. */
@@ -142,11 +142,11 @@ lab_gnn_init_cfg lab_gnn_init_defaults(void);
  * kinds var[] is 0 and each weight uses its own fans. */
 typedef struct lab_gnn_init_plan {
     lab_gnn_init_cfg cfg;
-    int depth;                                 /* L */
-    int64_t widths[LAB_GNN_MAX_DEPTH + 1];     /* m_0 .. m_L */
-    double var_fwd[LAB_GNN_MAX_DEPTH + 1];     /* v_l^f, l = 1..L (0 when not computed) */
-    double var_bwd[LAB_GNN_MAX_DEPTH + 1];     /* v_l^b */
-    double var[LAB_GNN_MAX_DEPTH + 1];         /* the chosen v_l */
+    int depth;                             /* L */
+    int64_t widths[LAB_GNN_MAX_DEPTH + 1]; /* m_0 .. m_L */
+    double var_fwd[LAB_GNN_MAX_DEPTH + 1]; /* v_l^f, l = 1..L (0 when not computed) */
+    double var_bwd[LAB_GNN_MAX_DEPTH + 1]; /* v_l^b */
+    double var[LAB_GNN_MAX_DEPTH + 1];     /* the chosen v_l */
 } lab_gnn_init_plan;
 
 /* widths[0..depth]: m_0 (input), the widths m_1..m_{L-1} of the hidden
@@ -155,8 +155,8 @@ typedef struct lab_gnn_init_plan {
  * st->depth >= depth and, for virgo_fwd/virgo, st->has_fwd; virgo_bwd and
  * virgo need cfg->classes >= 2. Every v_l^f and v_l^b that st allows is
  * filled in whatever the kind (for reporting). */
-int lab_gnn_init_plan_make(lab_gnn_init_plan *plan, const lab_gnn_init_cfg *cfg, const lab_gnn_stats *st,
-                           int depth, const int64_t *widths);
+int lab_gnn_init_plan_make(lab_gnn_init_plan *plan, const lab_gnn_init_cfg *cfg, const lab_gnn_stats *st, int depth,
+                           const int64_t *widths);
 
 /* The variance a weight of layer l (1..L) with the given fans gets. */
 double lab_gnn_init_variance(const lab_gnn_init_plan *plan, int layer, int64_t fan_in, int64_t fan_out);
@@ -213,14 +213,14 @@ lab_tensor *lab_gin_layer_forward(const lab_gin_layer *l, lab_gnn_graph *g, lab_
  * ([N, H·F]) or averaged ([N, F]), + b. Default init: W_s, W_t, a_s, a_t
  * Xavier-uniform (glorot as PyG), b = 0. */
 typedef struct lab_gat_layer {
-    int heads;          /* H */
-    int64_t out;        /* F per head */
+    int heads;   /* H */
+    int64_t out; /* F per head */
     int concat;
-    float slope;        /* 0.2 */
-    lab_tensor *w_src;  /* [H·F, in] */
-    lab_tensor *w_dst;  /* [H·F, in] */
+    float slope;                   /* 0.2 */
+    lab_tensor *w_src;             /* [H·F, in] */
+    lab_tensor *w_dst;             /* [H·F, in] */
     lab_tensor *att_src, *att_dst; /* [H, F] */
-    lab_tensor *b;      /* [H·F] (concat) or [F], or NULL */
+    lab_tensor *b;                 /* [H·F] (concat) or [F], or NULL */
 } lab_gat_layer;
 int lab_gat_layer_init(lab_gat_layer *l, lab_params *p, const char *name, int64_t in, int64_t out, int heads,
                        int concat, int bias, lab_rng *rng);
@@ -245,19 +245,19 @@ typedef enum { LAB_GNN_GCN = 0, LAB_GNN_SAGE = 1, LAB_GNN_GIN = 2, LAB_GNN_GAT =
 
 typedef struct lab_gnn_model_cfg {
     lab_gnn_arch arch;
-    int layers;          /* L >= 1 */
-    int64_t in_dim;      /* m_0 */
-    int64_t hidden;      /* m: output width of layers 1..L-1 */
-    int64_t out_dim;     /* output width of layer L (classes, or an embedding width) */
-    int batchnorm;       /* BatchNorm after every hidden layer (before ReLU) */
-    int last_act;        /* also BN (if on) + ReLU after layer L (encoders feeding a readout) */
-    float dropout;       /* inverted dropout on the input of layers 2..L (0: off) */
-    int bias;            /* 1: layer biases (GCN: initialised 0) */
-    int gat_heads;       /* GAT: heads of hidden layers (concatenated: each head hidden/heads wide);
-                            the last layer averages gat_heads heads of out_dim */
-    int gin_learn_eps;   /* GIN: ε trainable */
-    float gin_eps;       /* GIN: ε (initial value when trainable) */
-    int64_t gin_mid;     /* GIN: the MLP's inner width (0: the layer's output width) */
+    int layers;        /* L >= 1 */
+    int64_t in_dim;    /* m_0 */
+    int64_t hidden;    /* m: output width of layers 1..L-1 */
+    int64_t out_dim;   /* output width of layer L (classes, or an embedding width) */
+    int batchnorm;     /* BatchNorm after every hidden layer (before ReLU) */
+    int last_act;      /* also BN (if on) + ReLU after layer L (encoders feeding a readout) */
+    float dropout;     /* inverted dropout on the input of layers 2..L (0: off) */
+    int bias;          /* 1: layer biases (GCN: initialised 0) */
+    int gat_heads;     /* GAT: heads of hidden layers (concatenated: each head hidden/heads wide);
+                          the last layer averages gat_heads heads of out_dim */
+    int gin_learn_eps; /* GIN: ε trainable */
+    float gin_eps;     /* GIN: ε (initial value when trainable) */
+    int64_t gin_mid;   /* GIN: the MLP's inner width (0: the layer's output width) */
 } lab_gnn_model_cfg;
 
 /* GCN-style defaults: bias on, no BN, no dropout, last_act off, 1 GAT head,
@@ -297,8 +297,8 @@ int lab_gnn_model_init(lab_gnn_model *m, const lab_gnn_init_plan *plan, lab_rng 
  * pre (may be NULL) receives L tensors: Y_l, the output of layer l before
  * BN/ReLU (new references in the current scope; what the variance analysis
  * measures — pass them to lab_gnn_probe_* to also get gradients). */
-lab_tensor *lab_gnn_model_forward(const lab_gnn_model *m, lab_gnn_graph *g, lab_tensor *x, lab_csr *xs,
-                                  int training, lab_rng *rng, lab_tensor **pre);
+lab_tensor *lab_gnn_model_forward(const lab_gnn_model *m, lab_gnn_graph *g, lab_tensor *x, lab_csr *xs, int training,
+                                  lab_rng *rng, lab_tensor **pre);
 
 /* Gradient probes: when probes != NULL, lab_gnn_model_forward_probed adds
  * a zero leaf tensor P_l (requires grad) to each Y_l, so that after

@@ -42,20 +42,20 @@ extern "C" {
 typedef enum { LAB_OGB_NODE = 0, LAB_OGB_LINK = 1, LAB_OGB_GRAPH = 2 } lab_ogb_task;
 
 typedef struct lab_ogb {
-    char name[64];            /* "ogbn-arxiv" */
-    lab_ogb_task task;        /* from the name's prefix ogbn / ogbl / ogbg */
-    int add_inverse_edge;     /* each listed edge was added in both directions */
-    int64_t num_graphs;       /* G (1 for node and link tasks) */
-    int64_t num_nodes;        /* N, all graphs */
-    int64_t num_edges;        /* E after add_inverse_edge */
-    lab_tensor *edges;        /* i64 [2, E]: global ids (graph g's local ids + node_ptr[g]) */
-    lab_tensor *node_ptr;     /* i64 [G + 1] */
-    lab_tensor *edge_ptr;     /* i64 [G + 1], into edges */
-    lab_tensor *node_feat;    /* f32 [N, D] or NULL */
-    lab_tensor *edge_feat;    /* f32 [E, De] (duplicated like the edges) or NULL */
-    lab_tensor *node_label;   /* f32 [N, T] or NULL */
-    lab_tensor *graph_label;  /* f32 [G, T] or NULL; NAN marks a missing label */
-    int64_t num_tasks;        /* T */
+    char name[64];                                /* "ogbn-arxiv" */
+    lab_ogb_task task;                            /* from the name's prefix ogbn / ogbl / ogbg */
+    int add_inverse_edge;                         /* each listed edge was added in both directions */
+    int64_t num_graphs;                           /* G (1 for node and link tasks) */
+    int64_t num_nodes;                            /* N, all graphs */
+    int64_t num_edges;                            /* E after add_inverse_edge */
+    lab_tensor *edges;                            /* i64 [2, E]: global ids (graph g's local ids + node_ptr[g]) */
+    lab_tensor *node_ptr;                         /* i64 [G + 1] */
+    lab_tensor *edge_ptr;                         /* i64 [G + 1], into edges */
+    lab_tensor *node_feat;                        /* f32 [N, D] or NULL */
+    lab_tensor *edge_feat;                        /* f32 [E, De] (duplicated like the edges) or NULL */
+    lab_tensor *node_label;                       /* f32 [N, T] or NULL */
+    lab_tensor *graph_label;                      /* f32 [G, T] or NULL; NAN marks a missing label */
+    int64_t num_tasks;                            /* T */
     lab_tensor *train_idx, *valid_idx, *test_idx; /* i64 node or graph ids; NULL for link tasks */
     /* Link tasks: i64 [2, n] each, NULL when the CSV export is absent. */
     lab_tensor *train_pos, *valid_pos, *valid_neg, *test_pos, *test_neg;
@@ -67,8 +67,7 @@ typedef struct lab_ogb {
  * scaffold). An unknown name needs add_inverse_edge and split explicitly:
  * use lab_ogb_read_as. split NULL or "" = the default. */
 lab_ogb *lab_ogb_read(const char *dir, const char *name, const char *split);
-lab_ogb *lab_ogb_read_as(const char *dir, const char *name, lab_ogb_task task, int add_inverse_edge,
-                         const char *split);
+lab_ogb *lab_ogb_read_as(const char *dir, const char *name, lab_ogb_task task, int add_inverse_edge, const char *split);
 void lab_ogb_free(lab_ogb *d);
 
 /* One OGB CSV file (plain or gzip) as a matrix: f32 or i64 [rows, cols]
