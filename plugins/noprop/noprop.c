@@ -57,7 +57,8 @@ static const lab_param params[] = {
     LAB_PARAM_INT("ct", "time_dim", "64", 2, 4096, "CT/FM: width of the sin/cos time embedding (even)"),
     LAB_PARAM_FLOAT("fm", "sigma", "0", 0, 100, "[assumed] FM: noise σ added to z_t"),
     LAB_PARAM_FLOAT("backprop", "alpha_init", "0.5", 0.001, 0.999, "[assumed] α_t = tanh(w_t) at init"),
-    LAB_PARAM_INT("train", "epochs", "100", 0, 1000000, NULL),
+    LAB_PARAM_INT("train", "epochs", "100", 0, 1000000,
+                  "passes over the training set (0: the paper's for the method and data set, brief §8)"),
     LAB_PARAM_FLOAT("train", "lr", "1e-3", 0, 10, NULL),
     LAB_PARAM_FLOAT("train", "weight_decay", "1e-3", 0, 10,
                     "AdamW: decoupled; Adam: L2 added to the gradient (the paper's CT/FM)"),
@@ -65,7 +66,7 @@ static const lab_param params[] = {
     LAB_PARAM_INT("train", "max_steps", "0", 0, 1LL << 40,
                   "stop resumably after this many steps in this process (0: no limit); run.resume continues"),
     LAB_PARAM_INT("eval", "runs", "5", 1, 64, "stochastic inference runs averaged per evaluation"),
-    LAB_PARAM_INT("eval", "steps", "1000", 1, 1000000, "CT / FM: inference steps"),
+    LAB_PARAM_INT("eval", "steps", "1000", 1, 1000000, "CT / FM: inference steps (DT and backprop use their blocks)"),
     LAB_PARAM_INT("eval", "batch_size", "1000", 1, 1 << 20, NULL),
     LAB_PARAM_INT("eval", "every", "1", 0, 1000000, "test accuracy (one run) every N epochs (0: only at the end)"),
     LAB_PARAM_INT("eval", "train_size", "0", 0, 1 << 30, "train accuracy on the first N training images (0: all)"),
@@ -75,6 +76,14 @@ static const lab_param params[] = {
 };
 
 /* --- options ---------------------------------------------------------------------- */
+
+int64_t np_paper_epochs(np_method m, const char *data)
+{
+    int c100 = !strcmp(data, "cifar100"), cifar = c100 || !strcmp(data, "cifar10");
+    if (!cifar) return 100;
+    if (m == NP_DT || m == NP_BP) return 150;
+    return c100 ? 1000 : 500;
+}
 
 static int read_opts(const lab_cfg *c, np_opts *o)
 {
@@ -91,6 +100,7 @@ static int read_opts(const lab_cfg *c, np_opts *o)
     o->train_subset = lab_cfg_get_int(c, "data.train_subset");
     o->test_subset = lab_cfg_get_int(c, "data.test_subset");
     o->epochs = lab_cfg_get_int(c, "train.epochs");
+    if (o->epochs == 0) o->epochs = np_paper_epochs(o->method, o->data_name);
     o->lr = lab_cfg_get_float(c, "train.lr");
     o->weight_decay = lab_cfg_get_float(c, "train.weight_decay");
     int opt = lab_cfg_get_enum(c, "train.optimizer");
@@ -100,6 +110,8 @@ static int read_opts(const lab_cfg *c, np_opts *o)
     o->eval_batch = lab_cfg_get_int(c, "eval.batch_size");
     o->eval_every = (int)lab_cfg_get_int(c, "eval.every");
     o->train_eval_size = lab_cfg_get_int(c, "eval.train_size");
+    /* Read by every method so that one value can serve a sweep over methods. */
+    o->infer_steps = (int)lab_cfg_get_int(c, "eval.steps");
     o->table = lab_cfg_get_str(c, "table.name");
     o->table_out = lab_cfg_get_str(c, "table.out");
     o->table_cmd = lab_cfg_get_str(c, "table.command");
@@ -133,7 +145,6 @@ static int read_opts(const lab_cfg *c, np_opts *o)
         o->time_scale = lab_cfg_get_float(c, "ct.time_scale");
         o->time_dim = (int)lab_cfg_get_int(c, "ct.time_dim");
         if (o->time_dim % 2) return lab_error_set("ct.time_dim = %d must be even (sin and cos halves)", o->time_dim);
-        o->infer_steps = (int)lab_cfg_get_int(c, "eval.steps");
         if (o->method == NP_FM) o->fm_sigma = lab_cfg_get_float(c, "fm.sigma");
     }
     if (o->method == NP_BP) o->bp_alpha_init = lab_cfg_get_float(c, "backprop.alpha_init");

@@ -303,6 +303,8 @@ int np_evaluate(np_state *s, lab_tensor *x, lab_tensor *y, uint64_t run, np_eval
  * already set, normalised, on dev). */
 int np_state_build(np_state *s, const np_opts *o, lab_rng *rng);
 void np_state_free(np_state *s);
+/* The paper's epochs (brief §8): MNIST 100; CIFAR DT/backprop 150, CT/FM 500 (CIFAR-10) or 1000 (CIFAR-100). */
+int64_t np_paper_epochs(np_method m, const char *data);
 /* Read the data set of o into s (normalised, on dev) and set s->sh's image shape. */
 int np_state_load_data(np_state *s, const np_opts *o, lab_device dev);
 /* Parameter lists a checkpoint holds, in a fixed order (extra: the plugin's

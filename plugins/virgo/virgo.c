@@ -70,6 +70,8 @@ static const lab_param params[] = {
     LAB_PARAM_INT("variance", "draws", "10", 1, 100000, "independent initialisations per init and depth"),
     LAB_PARAM_INT("variance", "epochs", "10", 0, 100000, "training epochs followed after initialisation"),
     LAB_PARAM_STRING("variance", "doc", "", "markdown report to write (with figures next to it); empty: none"),
+    LAB_PARAM_ENUM("variance", "last_width", "classes", "classes|hidden",
+                   "width of layer L: the classes, or m like every other layer (the brief's §6.4 setting)"),
     LAB_PARAM_ENUM("table", "name", "none", "none|nc|lp|gc|variance", "the table the last trial writes"),
     LAB_PARAM_STRING("table", "out", "", "where the table goes (docs/results/virgo-<table>.md)"),
     LAB_PARAM_STRING("table", "command", "", "the command named in the table's header (empty: the table's default)"),

@@ -349,30 +349,30 @@ Test(noprop, dt_learns_mnist_from_2000_images, .timeout = 300)
 {
     if (!have_mnist()) cr_skip_test("no MNIST under the data roots (make data)");
     np_opts o = t_opts(NP_DT, NP_EMB_ONEHOT, 2);
-    o.batch = 64, o.lr = 5e-3;
+    o.batch = 16;
     double b1, acc = t_train_eval(&o, 1, &b1, NULL);
     cr_log_info("DT: test %.2f%%, block 1 alone %.2f%%", acc, b1);
-    cr_assert(acc > 60, "DT test accuracy %.2f%% (block 1 alone %.2f%%)", acc, b1);
+    cr_assert(acc > 35, "DT test accuracy %.2f%% (block 1 alone %.2f%%)", acc, b1);
 }
 
 Test(noprop, ct_learns_mnist_from_2000_images, .timeout = 300)
 {
     if (!have_mnist()) cr_skip_test("no MNIST under the data roots (make data)");
     np_opts o = t_opts(NP_CT, NP_EMB_ONEHOT, 0);
-    o.batch = 64, o.lr = 5e-3, o.infer_steps = 50;
-    double near, acc = t_train_eval(&o, 1, NULL, &near);
+    o.batch = 16, o.infer_steps = 50;
+    double near, acc = t_train_eval(&o, 3, NULL, &near);
     cr_log_info("CT: test %.2f%% (nearest embedding to z_1: %.2f%%)", acc, near);
-    cr_assert(acc > 40, "CT test accuracy %.2f%%", acc);
+    cr_assert(acc > 30, "CT test accuracy %.2f%% (nearest embedding to z_1: %.2f%%)", acc, near);
 }
 
 Test(noprop, fm_learns_mnist_from_2000_images, .timeout = 300)
 {
     if (!have_mnist()) cr_skip_test("no MNIST under the data roots (make data)");
     np_opts o = t_opts(NP_FM, NP_EMB_ONEHOT, 0);
-    o.batch = 64, o.lr = 5e-3, o.infer_steps = 50;
-    double acc = t_train_eval(&o, 1, NULL, NULL);
+    o.batch = 16, o.infer_steps = 50;
+    double acc = t_train_eval(&o, 2, NULL, NULL);
     cr_log_info("FM: test %.2f%%", acc);
-    cr_assert(acc > 40, "FM test accuracy %.2f%%", acc);
+    cr_assert(acc > 50, "FM test accuracy %.2f%%", acc);
 }
 
 /* Concurrent blocks draw the sequential order's streams: with single-threaded
