@@ -172,7 +172,8 @@ fuzz: ## run every libFuzzer target for FUZZ_TIME seconds each (needs clang)
 fuzz-smoke:
 	@./tools/fuzz.sh 5 $(FUZZ_SRC)
 
-quickstart: all ## build and run a real experiment end to end, print its results table
+quickstart: deps ## install deps, build, run a real experiment end to end, print its results table
+	@$(MAKE) --no-print-directory all
 	@./tools/quickstart.sh
 
 data: ## put the data sets in data/ (from $$LAB_DATA_MIRROR, ../shared/data or system packages)

@@ -99,6 +99,12 @@ lab_planetoid *lab_planetoid_parse(const uint8_t *const bufs[8], const size_t le
  * (NULL buffer) node_labels and node_attributes. */
 lab_tu *lab_tu_parse(const uint8_t *const bufs[5], const size_t lens[5], const char *const names[5]);
 
+/* --- ogb.c ------------------------------------------------------------------ */
+
+/* An OGB CSV file's bytes as a matrix (lab_ogb_read_csv semantics): a new
+ * owned f32 or i64 [rows, cols] tensor, or NULL with the error. */
+lab_tensor *lab_ogb_parse_csv(const uint8_t *buf, size_t len, const char *name, lab_dtype dt, int64_t cols);
+
 /* --- wav.c ----------------------------------------------------------------- */
 
 lab_tensor *lab_wav_parse(const uint8_t *buf, size_t len, const char *name, lab_wav_info *info);

@@ -23,9 +23,17 @@
 
 /* --- CSV ------------------------------------------------------------------------ */
 
-/* Parse a whole buffer: rows of `cols` comma-separated numbers. */
-static lab_tensor *parse_csv(const char *name, const char *buf, size_t len, lab_dtype dt, int64_t cols)
+lab_tensor *lab_ogb_parse_csv(const uint8_t *data, size_t len, const char *name, lab_dtype dt, int64_t cols)
 {
+    const char *buf = (const char *)data;
+    if (dt != LAB_F32 && dt != LAB_I64) {
+        lab_error_set("ogb: %s: read as f32 or i64", name);
+        return NULL;
+    }
+    if (cols < 0) {
+        lab_error_set("ogb: %s: negative column count %lld", name, (long long)cols);
+        return NULL;
+    }
     /* Pass 1: rows and the first line's field count. */
     int64_t rows = 0, first = -1;
     for (size_t i = 0; i < len;) {
@@ -130,7 +138,7 @@ lab_tensor *lab_ogb_read_csv(const char *path, lab_dtype dt, int64_t cols)
     uint8_t *buf;
     size_t len;
     if (lab_data_load("ogb", path, &buf, &len) < 0) return NULL;
-    lab_tensor *t = parse_csv(path, (const char *)buf, len, dt, cols);
+    lab_tensor *t = lab_ogb_parse_csv(buf, len, path, dt, cols);
     free(buf);
     return t;
 }

@@ -388,6 +388,13 @@ static int run(lab_ctx *ctx)
     lab_params *extra = lab_params_new();
     int rc = -1;
     double t_train = 0;
+    if (o.parallel_blocks && !lab_device_eq(s.dev, LAB_CPU)) {
+        /* Concurrent blocks are CPU threads; one GPU would need a stream per
+         * block, which the CUDA backend does not offer yet. */
+        lab_ctx_warn(ctx, "noprop.parallel_blocks: concurrent blocks run on CPU threads only; training the blocks "
+                          "one after another on %s", "the GPU");
+        o.parallel_blocks = 0;
+    }
     if (!extra || np_state_load_data(&s, &o, s.dev) < 0) goto out;
     size_t data_bytes = 0, peak = 0, rss_peak = 0;
     lab_memory_stats(s.dev, &data_bytes, NULL);

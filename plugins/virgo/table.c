@@ -430,9 +430,10 @@ static int write_generic(lab_ctx *ctx, const virgo_opts *o, const recs *rs, FILE
     fprintf(f, "| init |");
     for (int c = 0; c < nc; c++)
         for (int m = 0; m < nm; m++) {
-            if (link)
-                fprintf(f, " %s %s |", pretty(cols[c].data),
-                        !strcmp(metrics[m], "test_auc") ? "ROC-AUC" : metrics[m] + 5);
+            if (link && !strcmp(metrics[m], "test_auc"))
+                fprintf(f, " %s ROC-AUC |", pretty(cols[c].data));
+            else if (link)
+                fprintf(f, " %s Hits@%s |", pretty(cols[c].data), metrics[m] + 9);
             else
                 fprintf(f, " %s %s |", pretty(cols[c].data),
                         !strcmp(cols[c].arch, "gin")   ? "GIN"

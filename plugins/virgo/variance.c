@@ -242,14 +242,14 @@ static int plot(lab_ctx *ctx, const char *dir, const meas *m, const init_choice 
 
     snprintf(path, sizeof path, "%s/variance.gp", pdir);
     if (!(f = fopen(path, "w"))) return lab_error_set("variance: cannot write %s", path);
-    const char *term[2][2] = {{"pngcairo size %d,%d font 'DejaVu Sans,10'", "png"},
-                              {"svg size %d,%d font 'DejaVu Sans,10' dynamic", "svg"}};
+    const char *term[2][2] = {{"pngcairo noenhanced size %d,%d font 'DejaVu Sans,10'", "png"},
+                              {"svg noenhanced size %d,%d font 'DejaVu Sans,10' dynamic", "svg"}};
     for (int t = 0; t < 2; t++) {
         /* 1: per layer at init, forward (top) and backward (bottom), for the shown depths. */
         fprintf(f, "set terminal ");
         fprintf(f, term[t][0], 420 * ns, 720);
         fprintf(f, "\nset output '%s/virgo-variance-layers.%s'\n", pdir, term[t][1]);
-        fprintf(f, "set encoding utf8\nset termoption noenhanced\nset logscale y\nset format y '%%.0e'\nset grid\n"
+        fprintf(f, "set encoding utf8\nset logscale y\nset format y '%%.0e'\nset grid\n"
                    "set key outside bottom center horizontal maxrows 3 font ',8'\n");
         fprintf(f,
                 "set multiplot layout 2,%d title 'Per-layer second moments at initialisation (mean of %d draws; "

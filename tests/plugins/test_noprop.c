@@ -617,3 +617,22 @@ static void resume_case(int parallel)
 
 Test(noprop, resume_mid_epoch_gives_identical_results) { resume_case(0); }
 Test(noprop, resume_of_concurrent_blocks_gives_identical_results) { resume_case(1); }
+
+/* train.epochs = 0 takes the paper's epochs per cell (brief §8). */
+Test(noprop, paper_epochs_per_cell)
+{
+    cr_assert_eq(np_paper_epochs(NP_DT, "mnist"), 100);
+    cr_assert_eq(np_paper_epochs(NP_FM, "mnist"), 100);
+    cr_assert_eq(np_paper_epochs(NP_BP, "cifar10"), 150);
+    cr_assert_eq(np_paper_epochs(NP_DT, "cifar100"), 150);
+    cr_assert_eq(np_paper_epochs(NP_CT, "cifar10"), 500);
+    cr_assert_eq(np_paper_epochs(NP_FM, "cifar100"), 1000);
+    const char *text = "[noprop]\nmethod = ct\n[data]\nname = cifar100\n[train]\nepochs = 0\n";
+    lab_cfg *c = lab_cfg_parse("e.ini", text, strlen(text));
+    cr_assert_not_null(c);
+    cr_assert_eq(lab_cfg_validate(c, params, LAB_COUNT(params)), 0, "%s", lab_error());
+    np_opts o;
+    cr_assert_eq(read_opts(c, &o), 0, "%s", lab_error());
+    cr_assert_eq(o.epochs, 1000);
+    lab_cfg_free(c);
+}

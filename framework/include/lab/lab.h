@@ -5,16 +5,19 @@
  *   tensor.h    tensors, devices, scopes, memory statistics
  *   cuda.h      CUDA controls (memory stats, TF32, synchronize), no CUDA link
  *   ops.h       differentiable ops (elementwise, matmul, conv, attention, ...)
+ *   rope.h      rotary position embedding (with explicit positions)
  *   autograd.h  grad mode, lab_backward, writing new ops, gradcheck
  *   rng.h       Philox random streams
  *   nn.h        parameter lists, initializers, layers
  *   optim.h     SGD/Adam/AdamW, lr schedules, clipping
  *   io.h        safetensors checkpoints
  *   metrics.h   accuracy, top-k, ROC-AUC, Hits@K, MRR, mean/std over seeds
+ *   text_metrics.h  CIDEr-D and set F1 for generated text
  *   config.h    strict typed INI experiments, schemas, overrides, sweeps
  *   plugin.h    the plugin descriptor, LAB_PLUGIN(), the loader
  *   run.h       the run context (config, device, rng, log, progress,
  *               metrics, results, checkpoints) and running experiments
+ *   data.h      file readers: IDX, CIFAR, Planetoid, TU, WAV (+ resampling)
  *   audio.h     FFT, STFT, mel filterbanks, log-mel features
  *   graph.h     CSR adjacency, normalisation, link splits, k-fold, graph batches
  *   loader.h    mini-batch loader (shuffle, augment, prefetch), data set registry
@@ -46,8 +49,10 @@
 #include "optim.h"
 #include "plugin.h"
 #include "rng.h"
+#include "rope.h"
 #include "run.h"
 #include "tensor.h"
+#include "text_metrics.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -156,9 +156,10 @@ void lab_memory_reset_peak(lab_device dev);
 
 /* Resident memory of the whole process (host RAM, not only tensors) in bytes,
  * now and at its peak (Linux VmRSS / VmHWM). Either pointer may be NULL. -1
- * with an error where /proc is unavailable. The reset makes the peak the
- * current size (writes 5 to /proc/self/clear_refs), so the peak of one phase
- * of a run can be measured. */
+ * with an error where /proc is unavailable. The reset returns freed heap
+ * memory to the system (malloc_trim) and makes the peak the current size
+ * (writes 5 to /proc/self/clear_refs), so the peak of one phase of a run
+ * can be measured. */
 int lab_memory_rss(size_t *current, size_t *peak);
 int lab_memory_reset_peak_rss(void);
 
