@@ -188,4 +188,7 @@ clean: ## remove build outputs
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-12s %s\n", $$1, $$2}'
 
+# The noprop test and benchmark compile the plugin's sources in: rebuild them when those change.
+$(BUILD)/tests/plugins/test_noprop $(BUILD)/bench/bench_noprop: $(wildcard plugins/noprop/*.c plugins/noprop/*.h)
+
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)

@@ -276,8 +276,8 @@ int virgo_link(lab_ctx *ctx, const virgo_opts *o)
     res[nres++] = (lab_kv){"best_epoch", bk[1] + 1};
     res[nres++] = (lab_kv){"epochs", (double)e};
     for (int i = 0; i < nres; i++) lab_ctx_result(ctx, res[i].name, res[i].value);
-    lab_ctx_log(ctx, "best val %.2f at epoch %d: test ROC-AUC %.2f%s", bk[0], (int)bk[1] + 1, bk[3],
-                o->n_hits ? "" : "");
+    lab_ctx_log(ctx, "best val %.2f at epoch %d: test ROC-AUC %.2f, Hits@%lld %.2f", bk[0], (int)bk[1] + 1, bk[3],
+                o->n_hits ? (long long)o->hits_k[0] : 0LL, o->n_hits ? bk[4] : NAN);
     if (virgo_record(ctx, o, res, nres) < 0) goto out;
     rc = 0;
 out:

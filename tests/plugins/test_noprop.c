@@ -573,19 +573,19 @@ static void t_same_checkpoints(const char *da, const char *db)
     lab_params_free(b);
 }
 
-static void resume_case(int parallel)
+static void resume_case(const char *method, int parallel)
 {
     char *tmp = rt_tmpdir(), text[1024], full[PATH_MAX], cut[PATH_MAX], over[PATH_MAX + 32];
     t_write_cifar_root(tmp, 20);
     snprintf(text, sizeof text,
-             "[run]\nout = %s/runs\n[data]\nname = cifar10\nroot = %s\nbatch_size = 16\n[noprop]\nblocks = 2\n"
-             "parallel_blocks = %s\n[train]\nepochs = 2\n[eval]\nruns = 2\nevery = 1\n",
-             tmp, tmp, parallel ? "true" : "false");
+             "[run]\nout = %s/runs\n[data]\nname = cifar10\nroot = %s\nbatch_size = 16\n[noprop]\nmethod = %s\n%s"
+             "parallel_blocks = %s\n[train]\nepochs = 2\n[eval]\nruns = 2\nevery = 1\nsteps = 20\n",
+             tmp, tmp, method, strcmp(method, "ct") ? "blocks = 2\n" : "", parallel ? "true" : "false");
     lab_plugin_handle *h = t_plugin();
     cr_assert_eq(t_run(h, text, NULL, full, sizeof full), LAB_RUN_OK, "%s", lab_error());
-    /* 100 images, batch 16: 7 steps per phase, 14 per epoch, 28 in all (twice
-     * as many with the head's own steps when concurrent); stop every few
-     * steps (mid-phase, mid-epoch) and resume until done. */
+    /* 100 images, batch 16: 7 steps per phase; DT 14 per epoch, 28 in all
+     * (twice as many with the head's own steps when concurrent), CT 7 per
+     * epoch; stop every few steps (mid-phase, mid-epoch) and resume until done. */
     const char *ms = parallel ? "train.max_steps=9" : "train.max_steps=5";
     const char *o1[] = {ms, NULL};
     cr_assert_eq(t_run(h, text, o1, cut, sizeof cut), LAB_RUN_INTERRUPTED);
@@ -600,14 +600,14 @@ static void resume_case(int parallel)
         lab_run_clear_stop();
     }
     cr_assert_eq(st, LAB_RUN_OK, "%s", lab_error());
-    cr_assert(rounds >= 3, "only %d resumes", rounds);
+    cr_assert(rounds >= 2, "only %d resumes", rounds);
     t_same_checkpoints(full, cut);
     char pa[PATH_MAX + 64], pb[PATH_MAX + 64];
     snprintf(pa, sizeof pa, "%s/noprop.json", full);
     snprintf(pb, sizeof pb, "%s/noprop.json", cut);
     char *ra = rt_read(pa), *rb = rt_read(pb);
     cr_assert(ra && rb);
-    const char *keys[] = {"test_r0", "test_r1", "train_r0", "train_r1", "test_post_r0"};
+    const char *keys[] = {"test_r0", "test_r1", "train_r0", "train_r1", "test_near_r0"};
     for (int i = 0; i < 5; i++) cr_assert_eq(t_json_num(ra, keys[i]), t_json_num(rb, keys[i]), "%s", keys[i]);
     free(ra);
     free(rb);
@@ -615,8 +615,12 @@ static void resume_case(int parallel)
     rt_rmtree(tmp);
 }
 
-Test(noprop, resume_mid_epoch_gives_identical_results) { resume_case(0); }
-Test(noprop, resume_of_concurrent_blocks_gives_identical_results) { resume_case(1); }
+Test(noprop, resume_mid_epoch_gives_identical_results)
+{
+    resume_case("dt", 0);
+    resume_case("ct", 0);
+}
+Test(noprop, resume_of_concurrent_blocks_gives_identical_results) { resume_case("dt", 1); }
 
 /* train.epochs = 0 takes the paper's epochs per cell (brief §8). */
 Test(noprop, paper_epochs_per_cell)
