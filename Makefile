@@ -141,8 +141,8 @@ deps: ## install the Debian packages the build, tests and benchmarks need (quiet
 
 test: deps ## install deps, build everything, run the unit, plugin and (skipping without a GPU) parity tests
 	@$(MAKE) --no-print-directory all fixtures $(TEST_BIN) $(PARITY_BIN)
-	@./tools/run-tests.sh $(BUILD) $(TEST_BIN) $(PARITY_BIN)
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@./tools/run-tests.sh $(BUILD) $(TEST_BIN) $(PARITY_BIN)
 
 test-unit: all fixtures $(TEST_BIN)
 	@./tools/run-tests.sh $(BUILD) $(TEST_BIN)

@@ -71,7 +71,7 @@ ar rcs "$OUT/liblab_fuzz.a" "${objs[@]}"
 
 # --- seed corpora: small valid files ------------------------------------------
 DATA=data
-[ -d "$DATA/planetoid" ] || DATA=/work/shared/data
+[ -d "$DATA/planetoid" ] || DATA=../shared/data
 
 le16() { printf "\\x$(printf %02x $(($1 & 255)))\\x$(printf %02x $((($1 >> 8) & 255)))"; }
 le32() { le16 $(($1 & 65535)); le16 $((($1 >> 16) & 65535)); }

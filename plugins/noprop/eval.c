@@ -23,7 +23,7 @@
 
 #include "noprop_int.h"
 
-int np_ct_cache_make(np_ct_cache *c, const np_net *n, lab_tensor *feat, int K, int fm)
+int np_ct_cache_make(np_ct_cache *c, const np_net *n, lab_tensor *feat, int K)
 {
     memset(c, 0, sizeof *c);
     c->K = K;
@@ -40,7 +40,6 @@ int np_ct_cache_make(np_ct_cache *c, const np_net *n, lab_tensor *feat, int K, i
         free(tv);
         if (tk && !lab_device_eq(feat->device, LAB_CPU)) tk = lab_tensor_to(tk, feat->device);
     }
-    (void)fm;
     c->tpart = lab_tensor_own(lab_matmul_t(np_net_time(n, tk), lab_slice(W1, 1, 512, 768), 0, 1)); /* [K, 256] */
     lab_scope_end();
     if (!c->W1l || !c->pre || !c->tpart) {
@@ -120,7 +119,7 @@ static int predict_batch(np_state *s, lab_tensor *x, lab_rng *rng, int64_t *pred
             if (rc == 0) rc = np_ct_eval(&s->cts, tv, K + 1, ab, NULL);
             free(tv);
         }
-        if (rc == 0) rc = np_ct_cache_make(&cache, n, np_net_image(n, x, 0, 0, NULL), K, o->method == NP_FM);
+        if (rc == 0) rc = np_ct_cache_make(&cache, n, np_net_image(n, x, 0, 0, NULL), K);
         for (int k = 1; rc == 0 && k <= K; k++) {
             lab_scope_begin();
             lab_tensor *logits = np_ct_cache_logits(n, &cache, z, k - 1), *zn;

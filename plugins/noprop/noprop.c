@@ -413,7 +413,6 @@ static int run(lab_ctx *ctx)
     if (np_state_track(&s, ctx, extra) < 0) goto out;
     int64_t e0 = 0, s0 = 0;
     if (lab_ctx_checkpoint_load(ctx, &e0, &s0) < 0) goto out;
-    double t0 = now_s();
     np_epoch_stats st;
     for (int64_t e = e0; e < o.epochs; e++) {
         double te = now_s();
@@ -438,7 +437,6 @@ static int run(lab_ctx *ctx)
         }
         if (lab_ctx_checkpoint_save(ctx, e + 1, 0) < 0) goto out;
     }
-    (void)t0;
     lab_memory_stats(s.dev, NULL, &peak);
     if (have_rss) lab_memory_rss(NULL, &rss_peak);
 

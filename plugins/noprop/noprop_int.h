@@ -283,7 +283,7 @@ typedef struct np_ct_cache {
     int K;
     lab_tensor *W1l, *pre, *tpart;
 } np_ct_cache;
-int np_ct_cache_make(np_ct_cache *c, const np_net *n, lab_tensor *feat, int K, int fm);
+int np_ct_cache_make(np_ct_cache *c, const np_net *n, lab_tensor *feat, int K);
 void np_ct_cache_free(np_ct_cache *c);
 /* Logits (eval mode) at z for time row `row`: equals np_net_logits(feat, z, row/K). */
 lab_tensor *np_ct_cache_logits(const np_net *n, const np_ct_cache *c, lab_tensor *z, int row);

@@ -225,7 +225,6 @@ static int dt_epoch_parallel(np_state *s, lab_ctx *ctx, int64_t e, np_epoch_stat
         st->ce += ce[t], st->local += local[t];
         st->loss += ce[t] + s->dts.w[t + 1] * local[t];
     }
-    st->nsteps += 0; /* set by the caller from the positions done */
     if (p.stopped) return lab_ctx_checkpoint_save(ctx, e, 0) < 0 ? -1 : 1;
     memset(prog, 0, (size_t)(T + 1) * sizeof *prog);
     return 0;

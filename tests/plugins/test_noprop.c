@@ -211,7 +211,7 @@ Test(noprop, ct_cached_step_equals_the_forward)
     np_net *n = &s.nets[0];
     lab_tensor *feat = np_net_image(n, lab_slice(s.xte, 0, 0, 8), 0, 0, NULL);
     np_ct_cache c;
-    cr_assert_eq(np_ct_cache_make(&c, n, feat, 10, 0), 0, "%s", lab_error());
+    cr_assert_eq(np_ct_cache_make(&c, n, feat, 10), 0, "%s", lab_error());
     lab_tensor *z = lt_randn(5, 2, (int64_t[]){8, 20});
     for (int row = 0; row < 10; row += 3) {
         lab_tensor *tt = lab_tensor_full(LAB_F32, 1, (int64_t[]){8}, row / 10.0, LAB_CPU);

@@ -10,7 +10,7 @@
 #include "labtest.h"
 #include "lab/data.h"
 
-#define MNIST "/work/shared/data/mnist/"
+#define MNIST "../shared/data/mnist/" /* tests run from the repository root */
 #define FASHION "/usr/share/datasets/fashion-mnist/"
 
 static int exists(const char *p)

@@ -13,7 +13,7 @@
 #include "lab/data.h"
 #include "../../framework/data/data_int.h"
 
-#define PLANETOID "/work/shared/data/planetoid"
+#define PLANETOID "../shared/data/planetoid" /* tests run from the repository root */
 
 typedef struct {
     const char *name;

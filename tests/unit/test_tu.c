@@ -11,7 +11,7 @@
 #include "labtest.h"
 #include "lab/data.h"
 
-#define TU "/work/shared/data/tu/"
+#define TU "../shared/data/tu/" /* tests run from the repository root */
 
 typedef struct {
     const char *name;

@@ -11,7 +11,7 @@
 #include "labtest.h"
 #include "lab/data.h"
 
-#define FSDD "/work/shared/data/fsdd/recordings/"
+#define FSDD "../shared/data/fsdd/recordings/" /* tests run from the repository root */
 
 static char tmpdir[64];
 
