@@ -28,6 +28,7 @@
 const lab_cfg *lab_ctx_cfg(const lab_ctx *ctx) { return ctx ? ctx->cfg : NULL; }
 lab_device lab_ctx_device(const lab_ctx *ctx) { return ctx ? ctx->device : LAB_CPU; }
 const char *lab_ctx_dir(const lab_ctx *ctx) { return ctx ? ctx->dir : NULL; }
+const char *lab_ctx_run_dir(const lab_ctx *ctx) { return ctx ? ctx->run_dir : NULL; }
 uint64_t lab_ctx_seed(const lab_ctx *ctx) { return ctx ? ctx->seed : 0; }
 lab_rng *lab_ctx_rng(lab_ctx *ctx) { return ctx ? &ctx->rng : NULL; }
 int lab_ctx_should_stop(const lab_ctx *ctx)
@@ -459,7 +460,8 @@ static int prepare_resume(lab_ctx *ctx, const char *path)
 lab_ctx *lab_run_ctx_new(const run_ctx_args *a)
 {
     lab_ctx *ctx = calloc(1, sizeof *ctx);
-    if (!ctx || !(ctx->dir = strdup(a->dir))) {
+    if (!ctx || !(ctx->dir = strdup(a->dir)) || !(ctx->run_dir = strdup(a->run_dir ? a->run_dir : a->dir))) {
+        if (ctx) free(ctx->dir);
         free(ctx);
         lab_error_set("run: out of host memory");
         return NULL;
@@ -508,5 +510,6 @@ void lab_run_ctx_free(lab_ctx *ctx)
     free(ctx->tp);
     free(ctx->to);
     free(ctx->dir);
+    free(ctx->run_dir);
     free(ctx);
 }

@@ -57,6 +57,7 @@ struct lab_ctx {
     const lab_cfg *cfg;
     lab_device device;
     char *dir;
+    char *run_dir;           /* dir, or its parent when the run has several trials */
     uint64_t seed;
     lab_rng rng;
     int trial, ntrials, point, seed_index;
@@ -92,6 +93,7 @@ typedef struct run_ctx_args {
     const lab_cfg *cfg;
     lab_device device;
     const char *dir;
+    const char *run_dir;     /* NULL: dir */
     uint64_t seed;
     int trial, ntrials, point, seed_index;
     const char *label;

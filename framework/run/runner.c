@@ -424,6 +424,7 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
                           .cfg = pc,
                           .device = dev,
                           .dir = tdir,
+                          .run_dir = dir,
                           .seed = t->seed,
                           .trial = i,
                           .ntrials = ntrials,

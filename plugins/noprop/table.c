@@ -13,57 +13,30 @@
  *   memory     peak memory per (method, data set) and its ratio to backprop
  *   ablations  softmax vs posterior head; image-sized embedding init
  */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "noprop_int.h"
 
 /* --- records ------------------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fputc('\\', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
+/* noprop.json: the strings first (method, embedding, data, device), then the numbers. */
 int np_record_write(const char *dir, const char *const *keys, const char *const *svals, int ns, const char *const *nkeys,
                     const double *nvals, int nn)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/noprop.json", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return lab_error_set("noprop: cannot write %s", tmp);
-    fputc('{', f);
-    for (int i = 0; i < ns; i++) {
-        fputs(i ? ", " : "", f);
-        json_str(f, keys[i]);
-        fputs(": ", f);
-        json_str(f, svals[i]);
-    }
-    for (int i = 0; i < nn; i++) {
-        fputs(", ", f);
-        json_str(f, nkeys[i]);
-        if (isfinite(nvals[i]))
-            fprintf(f, ": %.17g", nvals[i]);
-        else
-            fputs(": null", f);
-    }
-    fputs("}\n", f);
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        remove(tmp);
-        return lab_error_set("noprop: cannot write %s", path);
-    }
-    return 0;
+    lab_record r;
+    lab_record_init(&r);
+    int rc = 0;
+    for (int i = 0; i < ns && rc == 0; i++) rc = lab_record_add_str(&r, keys[i], svals[i]);
+    for (int i = 0; i < nn && rc == 0; i++) rc = lab_record_add_num(&r, nkeys[i], nvals[i]);
+    if (rc == 0) rc = lab_record_write(path, &r);
+    lab_record_clear(&r);
+    return rc;
 }
 
 #define REC_MAX 400
@@ -87,107 +60,40 @@ static double rec_get(const rec *r, const char *name)
     return NAN;
 }
 
-/* A flat JSON object of strings, numbers and nulls (what np_record_write writes). */
-static int parse_rec(const char *s, rec *r)
-{
-    memset(r, 0, sizeof *r);
-    const char *p = strchr(s, '{');
-    if (!p) return -1;
-    p++;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\n') p++;
-        if (*p == '}') return 0;
-        if (*p != '"') return -1;
-        const char *k = ++p;
-        while (*p && *p != '"') p++;
-        if (!*p) return -1;
-        char key[32];
-        snprintf(key, sizeof key, "%.*s", (int)(p - k), k);
-        p++;
-        while (*p == ' ' || *p == ':') p++;
-        if (*p == '"') {
-            const char *v = ++p;
-            while (*p && *p != '"') p++;
-            if (!*p) return -1;
-            int len = (int)(p - v);
-            char *dst = !strcmp(key, "method") ? r->method : !strcmp(key, "embedding") ? r->embedding
-                      : !strcmp(key, "data") ? r->data : !strcmp(key, "device") ? r->device : NULL;
-            if (dst) snprintf(dst, 24, "%.*s", len < 23 ? len : 23, v);
-            p++;
-        } else {
-            char *end;
-            double v = NAN;
-            if (!strncmp(p, "null", 4))
-                end = (char *)p + 4;
-            else
-                v = strtod(p, &end);
-            if (end == p) return -1;
-            p = end;
-            if (r->nv < REC_MAX) {
-                snprintf(r->names[r->nv], sizeof r->names[0], "%s", key);
-                r->vals[r->nv++] = v;
-            }
-        }
-    }
-}
-
-static int read_rec(const char *path, recs *rs)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return 0; /* a trial that did not finish */
-    char *buf = malloc(1 << 20);
-    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (!buf) return lab_error_set("noprop: out of host memory");
-    buf[n] = '\0';
-    if (rs->n == rs->cap) {
-        int cap = rs->cap ? 2 * rs->cap : 16;
-        rec *nr = realloc(rs->r, (size_t)cap * sizeof *nr);
-        if (!nr) {
-            free(buf);
-            return lab_error_set("noprop: out of host memory");
-        }
-        rs->r = nr, rs->cap = cap;
-    }
-    int rc = parse_rec(buf, &rs->r[rs->n]);
-    free(buf);
-    if (rc < 0) return lab_error_set("noprop: %s is not a noprop record", path);
-    rs->n++;
-    return 0;
-}
-
 static int gather(const char *run_dir, recs *rs)
 {
-    char path[4400];
-    snprintf(path, sizeof path, "%s/noprop.json", run_dir);
-    if (read_rec(path, rs) < 0) return -1;
-    DIR *d = opendir(run_dir);
-    if (!d) return lab_error_set("noprop: cannot list %s", run_dir);
-    struct dirent *de;
-    int rc = 0;
-    char **names = NULL;
-    int nn = 0;
-    while ((de = readdir(d)) && rc == 0) {
-        /* Trial directories (p<i>-seed<s>, p<i>, seed<s>): any subdirectory with a record. */
-        if (de->d_name[0] == '.' || !strcmp(de->d_name, "checkpoints") || !strcmp(de->d_name, "plots")) continue;
-        char **nv = realloc(names, (size_t)(nn + 1) * sizeof *nv);
-        if (!nv || !(nv[nn] = strdup(de->d_name))) rc = lab_error_set("noprop: out of host memory");
-        if (nv) names = nv, nn += rc == 0;
+    lab_record *all;
+    int n;
+    if (lab_record_gather(run_dir, "noprop.json", &all, &n) < 0) return -1;
+    rs->r = n ? calloc((size_t)n, sizeof *rs->r) : NULL;
+    if (n && !rs->r) {
+        lab_record_free_all(all, n);
+        return lab_error_set("noprop: out of host memory");
     }
-    closedir(d);
-    /* Directory order is arbitrary; sort for a stable table. */
-    for (int i = 1; i < nn; i++)
-        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char *t = names[j];
-            names[j] = names[j - 1], names[j - 1] = t;
+    rs->n = rs->cap = n;
+    for (int i = 0; i < n; i++) {
+        rec *r = &rs->r[i];
+        const lab_record *a = &all[i];
+        struct {
+            const char *key;
+            char *dst;
+            size_t len;
+        } str[] = {{"method", r->method, sizeof r->method},
+                   {"embedding", r->embedding, sizeof r->embedding},
+                   {"data", r->data, sizeof r->data},
+                   {"device", r->device, sizeof r->device}};
+        for (int k = 0; k < LAB_COUNT(str); k++) {
+            const char *v = lab_record_str(a, str[k].key);
+            snprintf(str[k].dst, str[k].len, "%s", v ? v : "");
         }
-    for (int i = 0; i < nn; i++) {
-        snprintf(path, sizeof path, "%s/%s/noprop.json", run_dir, names[i]);
-        if (rc == 0) rc = read_rec(path, rs);
-        free(names[i]);
+        for (int k = 0; k < a->n && r->nv < REC_MAX; k++) {
+            if (a->str[k]) continue;
+            snprintf(r->names[r->nv], sizeof r->names[0], "%s", a->key[k]);
+            r->vals[r->nv++] = a->num[k];
+        }
     }
-    free(names);
-    return rc;
+    lab_record_free_all(all, n);
+    return 0;
 }
 
 /* --- the paper (brief §9) ------------------------------------------------------------- */
@@ -478,12 +384,7 @@ int np_table_maybe_write(lab_ctx *ctx, const np_opts *o)
     if (!strcmp(o->table, "none")) return 0;
     int ntrials, t = lab_ctx_trial(ctx, &ntrials, NULL, NULL);
     if (t != ntrials - 1) return 0;
-    char run_dir[4096];
-    snprintf(run_dir, sizeof run_dir, "%s", lab_ctx_dir(ctx));
-    if (ntrials > 1) {
-        char *slash = strrchr(run_dir, '/');
-        if (slash) *slash = '\0';
-    }
+    const char *run_dir = lab_ctx_run_dir(ctx);
     recs rs = {0};
     if (gather(run_dir, &rs) < 0) {
         free(rs.r);

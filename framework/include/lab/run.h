@@ -69,6 +69,9 @@ const char *lab_ctx_dir(const lab_ctx *ctx);
  * that seed. Saved in and restored from checkpoints. */
 uint64_t lab_ctx_seed(const lab_ctx *ctx);
 lab_rng *lab_ctx_rng(lab_ctx *ctx);
+/* The run directory: lab_ctx_dir itself for a single trial, else the
+ * directory holding every trial's subdirectory (where tables gather from). */
+const char *lab_ctx_run_dir(const lab_ctx *ctx);
 /* Trial index (0-based) and count, grid point index, seed index. */
 int lab_ctx_trial(const lab_ctx *ctx, int *ntrials, int *point, int *seed_index);
 /* 1 once SIGINT or SIGTERM arrived: save a checkpoint and return soon. A
@@ -158,6 +161,54 @@ void lab_run_clear_stop(void);
  * per trial and split. -1 with a plain error when gnuplot is missing or
  * there is nothing to plot. *written receives the number of figures. */
 int lab_run_plot(const char *run_dir, int *written);
+
+/* --- trial records: what a table is made from --------------------------------
+ *
+ * A plugin that prints a paper table writes one record per trial (a flat
+ * JSON object of strings and numbers) into lab_ctx_dir(ctx), and the last
+ * trial gathers them all back -- also those written by an earlier process of
+ * a resumed run:
+ *
+ *     lab_record r;
+ *     lab_record_init(&r);
+ *     lab_record_add_str(&r, "method", "dt");
+ *     lab_record_add_num(&r, "test_acc", acc);        // NAN is written as null
+ *     snprintf(path, sizeof path, "%s/mine.json", lab_ctx_dir(ctx));
+ *     lab_record_write(path, &r);                     // atomic: all or nothing
+ *     lab_record_clear(&r);
+ *     ...
+ *     lab_record *all; int n;
+ *     lab_record_gather(run_dir, "mine.json", &all, &n);
+ *     ... lab_record_str(&all[i], "method"), lab_record_num(&all[i], "test_acc") ...
+ *     lab_record_free_all(all, n);
+ */
+typedef struct {
+    int n;        /* members, in the order added or read */
+    char **key;   /* member names */
+    char **str;   /* the string value, or NULL for a number */
+    double *num;  /* the number (NAN for null) where str[i] is NULL */
+    int cap_;
+} lab_record;
+
+void lab_record_init(lab_record *r);
+void lab_record_clear(lab_record *r);
+/* -1 on a repeated or empty key, or out of memory. */
+int lab_record_add_str(lab_record *r, const char *key, const char *value);
+int lab_record_add_num(lab_record *r, const char *key, double value);
+/* The string member key, or NULL when absent or a number. */
+const char *lab_record_str(const lab_record *r, const char *key);
+/* The number member key, or NAN when absent, null or a string. */
+double lab_record_num(const lab_record *r, const char *key);
+/* Write r to path via path.tmp + rename; numbers round-trip exactly. */
+int lab_record_write(const char *path, const lab_record *r);
+/* Read one record; -1 naming the file when missing or not a flat object. */
+int lab_record_read(const char *path, lab_record *r);
+/* Every record named file in run_dir itself and in each of its immediate
+ * subdirectories (sorted by name); subdirectories without one are skipped
+ * (unfinished trials), a malformed one is an error naming it. *out is
+ * freed with lab_record_free_all (also when *n is 0). */
+int lab_record_gather(const char *run_dir, const char *file, lab_record **out, int *n);
+void lab_record_free_all(lab_record *rs, int n);
 
 #ifdef __cplusplus
 }
