@@ -190,5 +190,7 @@ help: ## list the targets
 
 # The noprop test and benchmark compile the plugin's sources in: rebuild them when those change.
 $(BUILD)/tests/plugins/test_noprop $(BUILD)/bench/bench_noprop: $(wildcard plugins/noprop/*.c plugins/noprop/*.h)
+# The same for the pal tests and benchmark.
+$(BUILD)/tests/plugins/test_pal $(BUILD)/tests/plugins/test_pal_words $(BUILD)/bench/bench_pal: $(wildcard plugins/pal/*.c plugins/pal/*.h)
 
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)

@@ -476,8 +476,9 @@ do_cifar() { # REQUIRED cifar10|cifar100
 }
 
 # do_pal: the PAL plugin's clips are synthesised from FSDD (data/fsdd or the
-# mirror) by the plugin itself (labrun pal experiments/pal/data.ini), with a
-# manifest of sizes, seeds and sha256; skipped with a message until labrun
+# mirror) and, when espeak-ng is installed, espeak-ng word clips, by the
+# plugin itself (labrun pal experiments/pal/data.ini), with a manifest of
+# sizes, seeds, espeak-ng use and sha256; skipped with a message until labrun
 # and the plugin are built. (Added by the pal plugin's author.)
 do_pal() {
   local bin=${BUILD:-build}/bin/labrun

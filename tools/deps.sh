@@ -11,6 +11,7 @@ PKGS=(
   gnuplot-nox              # labrun plot
   dataset-fashion-mnist    # quickstart data, tests
   python3-torch python3-numpy # benchmark references and test fixtures
+  espeak-ng                # pal: word/phrase clips at data time (without it: skipped with a message)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -784,7 +784,10 @@ static void sb_entry(sbuf *b, const cfg_entry *e)
         sb_printf(b, "; %s%s(%s; default %s)\n", help, help[0] ? " " : "", lab_cfg_describe(e->param, d, sizeof d),
                   e->param->def ? (e->param->def[0] ? e->param->def : "\"\"") : "required");
     }
-    sb_printf(b, "%s = ", e->key);
+    /* A default is written as a comment: re-running the file gives the
+     * same value and lab_cfg_is_set still says "not set" (plugins use it to
+     * tell an explicit choice from a default, e.g. noprop.embed_dim). */
+    sb_printf(b, "%s%s = ", e->origin == CFG_FROM_DEFAULT ? "; " : "", e->key);
     sb_value(b, e, e->value);
     sb_printf(b, "\n");
 }

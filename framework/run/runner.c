@@ -319,7 +319,7 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
         char header[1024];
         snprintf(header, sizeof header,
                  "Resolved configuration of a labrun run (labrun %s, plugin %s %s, %s).\n"
-                 "Every key has its value, defaults included. Run it again with:\n"
+                 "Every key has its value; defaults are commented out. Run it again with:\n"
                  "  labrun %s %s/config.ini",
                  LAB_VERSION, p->name, p->version, started, p->name, dir);
         snprintf(path, sizeof path, "%s/config.ini", dir);
@@ -330,6 +330,7 @@ lab_run_status lab_run_experiment(const lab_plugin_handle *h, const lab_cfg *cfg
         if (nv) {
             free(ne->value);
             ne->value = nv;
+            ne->origin = CFG_FROM_FILE; /* written out, not as a commented default */
         }
         int wrc = nv ? lab_cfg_write(rec, path, header) : lab_error_set("run: out of host memory");
         lab_cfg_free(rec);

@@ -1,6 +1,7 @@
 /* pal — "PAL: Probing Audio Encoders via LLMs" (arXiv 2506.10423), scaled
  * down: how audio tokens should enter a decoder LM. One plugin, three tasks:
- *   task.name = data        generate data/pal/<name> (FSDD + tones + noise, manifest)
+ *   task.name = data        generate data/pal/<name> (FSDD + tones + noise, espeak-ng word clips
+ *                           when espeak-ng is installed, manifest)
  *   task.name = train       one variant (model.variant or the model.* switches), stages 0-3,
  *                           evaluation; with table.name = ablation|encoders the last trial
  *                           writes the table from every trial of the sweep
@@ -25,6 +26,10 @@ static const lab_param params[] = {
     LAB_PARAM_INTS("data", "sizes", "2000, 300, 300", 1, 1000000, "task=data: train, val, test clips"),
     LAB_PARAM_INT("data", "corpus", "20000", 1, 10000000, "task=data: stage-0 text items"),
     LAB_PARAM_INT("data", "gen_seed", "0", 0, 1000000000, "task=data: seed of the clip synthesis"),
+    LAB_PARAM_FLOAT("data", "word_clips", "0.25", 0, 1,
+                    "task=data: fraction of clips whose speech is an espeak-ng word or 2-3-word phrase (phrase "
+                    "question); none, with a message, when espeak-ng is absent"),
+    LAB_PARAM_STRING("data", "espeak", "espeak-ng", "task=data: the espeak-ng program (name in PATH or path)"),
     LAB_PARAM_STRING("data", "cache", "", "stage-0 LM and encoder checkpoints shared by variants (empty: <data.dir>/cache)"),
     LAB_PARAM_INT("data", "batch_size", "32", 1, 512, NULL),
     LAB_PARAM_ENUM("model", "variant", "custom", VARIANTS, "a row of Table A/B (custom: the model.* switches)"),
@@ -36,7 +41,9 @@ static const lab_param params[] = {
     LAB_PARAM_INT("model", "enc_dim", "96", 8, 1024, "encoder width"),
     LAB_PARAM_ENUM("model", "mode", "plits", "plits|lal", "integration mode (custom variant)"),
     LAB_PARAM_INT("model", "start_layer", "0", 0, 1000, "s: first layer that sees audio (custom variant)"),
-    LAB_PARAM_INT("model", "s_star", "1", 0, 1000, "s* used by V3, V4, V6, V7 and Table B"),
+    LAB_PARAM_INT("model", "s_star", "0", 0, 1000,
+                  "s* used by V3, V4, V6, V7 and Table B; 0 = auto: the best start layer on val of the V1a-V1c "
+                  "trials that ran earlier in the same run (brief §8)"),
     LAB_PARAM_STRING("model", "encoders", "ssl", "comma-separated: ssl, asr, clap (custom variant)"),
     LAB_PARAM_STRING("model", "route", "", "per-encoder route, e.g. asr:plits, ssl:lal (custom variant)"),
     LAB_PARAM_BOOL("model", "freeze_ffn", "false", "keep W1, W2 and the FFN norms fixed in the audio stages"),
@@ -58,6 +65,13 @@ static const lab_param params[] = {
     LAB_PARAM_INT("efficiency", "text_tokens", "32", 1, 100000, "Nt of Table C"),
     LAB_PARAM_INT("efficiency", "reps", "3", 1, 1000, "timed steps per point (best taken)"),
 };
+
+/* The named variants whose start layer is s*. */
+static int uses_s_star(const char *v)
+{
+    return !strcmp(v, "V3") || !strcmp(v, "C0-V3") || !strcmp(v, "V4") || !strcmp(v, "V6") || !strcmp(v, "V7") ||
+           !strncmp(v, "B-", 2);
+}
 
 /* Switches of a named variant (brief §8), or the model.* keys for custom. */
 static int resolve_variant(const lab_cfg *c, pal_opts *o)
@@ -150,6 +164,8 @@ static int run(lab_ctx *ctx)
         g.n[0] = sz[0], g.n[1] = sz[1], g.n[2] = sz[2];
         g.seed = (uint64_t)lab_cfg_get_int(c, "data.gen_seed");
         g.corpus = lab_cfg_get_int(c, "data.corpus");
+        g.word_frac = lab_cfg_get_float(c, "data.word_clips");
+        g.espeak = lab_cfg_get_str(c, "data.espeak");
         lab_ctx_log(ctx, "pal data: FSDD from %s", g.fsdd);
         return pal_data_generate(&g, ctx);
     }
@@ -180,6 +196,18 @@ static int run(lab_ctx *ctx)
     o.heads = lab_cfg_get_int(c, "model.heads"), o.dc = lab_cfg_get_int(c, "model.d_c");
     o.M = lab_cfg_get_int(c, "model.latents"), o.de = lab_cfg_get_int(c, "model.enc_dim");
     if (resolve_variant(c, &o) < 0) return -1;
+    if (uses_s_star(o.variant) && lab_cfg_get_int(c, "model.s_star") == 0) {
+        int s;
+        double v;
+        if (pal_best_start_layer(lab_ctx_run_dir(ctx), &s, &v) < 0)
+            return lab_error_set("pal: variant %s needs s*, and model.s_star = 0 (auto) takes it from the V1a-V1c "
+                                 "trials of the same run, which has none finished before this one; put V1a, V1b, V1c "
+                                 "before %s in [sweep] model.variant, or set model.s_star (the ablation table names "
+                                 "the best s)", o.variant, o.variant);
+        lab_ctx_log(ctx, "pal: s* = %d (auto: best V1 start layer on val, %.2f%% closed accuracy)", s, v);
+        o.sw.start_layer = s;
+        if (pal_switches_check(&o.sw, o.L, o.M) < 0) return -1;
+    }
     o.data_dir = lab_cfg_get_str(c, "data.dir");
     char cache[1200];
     const char *cd = lab_cfg_get_str(c, "data.cache");

@@ -1,23 +1,35 @@
 /* pal_data.c — the scaled-down PAL data (brief §6): 1.5 s clips that mix a
- * Free Spoken Digit recording (read with lab_wav_read) and a beep train
- * synthesised from the run's rng, plus white/pink/brown noise at a given
- * SNR; 40-bin log-mel features (lab/audio.h); question/answer/caption text
- * from templates; a text-only corpus for stage 0; a manifest with sizes,
- * seeds and sha256. Held-out (waveform, pitch, digit) combinations appear
- * only in the test split. Tested by tests/plugins/test_pal.c (bad WAV,
- * generation at tiny size, text templates). */
+ * speech segment and a beep train synthesised from the run's rng, plus
+ * white/pink/brown noise at a given SNR; 40-bin log-mel features
+ * (lab/audio.h); question/answer/caption text from templates; a text-only
+ * corpus for stage 0; a manifest with sizes, seeds, the espeak-ng setup and
+ * sha256. The speech is a Free Spoken Digit recording (read with
+ * lab_wav_read) or, for a fraction of the clips when espeak-ng runs, a word
+ * or 2-3-word phrase synthesised by espeak-ng with a fixed voice and speed
+ * list (deterministic output), read back through lab_wav_read and resampled
+ * to 8 kHz; those clips carry the phrase-transcription question. Without
+ * espeak-ng the data is exactly what it was before word clips existed, and
+ * the manifest and log say why. Held-out (waveform, pitch, digit)
+ * combinations appear only in the test split. Tested by
+ * tests/plugins/test_pal.c (bad WAV, generation at tiny size, text
+ * templates) and tests/plugins/test_pal_words.c (word clips, determinism,
+ * the word-error metric, espeak-ng absent). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "pal_int.h"
 
 const char *const pal_q_names[PAL_NQ] = {"digit", "speaker", "waveform", "pitch", "noise", "count",
-                                         "order", "know_odd", "know_high", "compose", "caption"};
+                                         "order", "know_odd", "know_high", "compose", "caption", "phrase"};
 
 static const char *const DIGITS[10] = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"};
 static const char *const SPEAKERS[6] = {"george", "jackson", "lucas", "nicolas", "theo", "yweweler"};
@@ -28,6 +40,20 @@ static const char *const PITCHES[4] = {"220", "440", "880", "1760"};
 static const char *const NOISES[4] = {"none", "white", "pink", "brown"};
 static const int SNRS[3] = {20, 10, 5};
 static const char *const TIMES[3] = {"once", "twice", "three times"};
+/* Word clips: noun | adj noun | adj noun verb, words disjoint from the rest
+ * of the vocabulary so a transcription never reads as an attribute. */
+static const char *const ADJW[PAL_N_ADJ] = {"red", "green", "blue", "big", "small", "old"};
+static const char *const NOUNW[PAL_N_NOUN] = {"cat", "dog", "bird", "fish", "horse", "boat", "car", "tree"};
+static const char *const VERBW[PAL_N_VERB] = {"runs", "sleeps", "sings", "jumps"};
+/* espeak-ng settings, fixed so the audio is a function of (text, voice,
+ * speed) only: two male and two female voices of four accents; speeds fast
+ * enough that three words (trimmed) fit next to a three-beep train. */
+#define N_VOICES 4
+#define N_RATES 2
+static const char *const VOICES[N_VOICES] = {"en-us", "en-gb+f2", "en-gb-scotland", "en-029+f4"};
+static const int RATES[N_RATES] = {260, 300};
+#define ESPEAK_PITCH 50
+#define ESPEAK_AMPLITUDE 100
 
 static const char *const VOCAB[] = {
     "<pad>", "<bos>", "<ans>", "<eos>", "zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
@@ -36,7 +62,10 @@ static const char *const VOCAB[] = {
     "brown", "noise", "silence", "over", "in", "once", "twice", "times", "yes", "no", "what", "digit", "is",
     "spoken", "?", ".", "who", "speaking", "the", "tone", "waveform", "pitch", "of", "kind", "there", "how",
     "many", "beeps", "are", "before", "speech", "odd", "even", "describe", "sound", "does", "speaker", "say",
-    "and", "a", "then", "says", "number", "comes", "first", "beep", "an", "with", "this", "clip", "pitched"};
+    "and", "a", "then", "says", "number", "comes", "first", "beep", "an", "with", "this", "clip", "pitched",
+    /* appended for the espeak-ng word clips (earlier ids unchanged) */
+    "red", "green", "blue", "big", "small", "old", "cat", "dog", "bird", "fish", "horse", "boat", "car", "tree",
+    "runs", "sleeps", "sings", "jumps", "words", "voice"};
 #define NVOCAB ((int)(sizeof VOCAB / sizeof VOCAB[0]))
 
 int pal_vocab_size(void) { return NVOCAB; }
@@ -68,8 +97,83 @@ const char *pal_question(int qt)
         "what digit is spoken ?", "who is speaking ?", "what is the tone waveform ?", "what is the pitch of the tone ?",
         "what kind of noise is there ?", "how many beeps are there ?", "is the tone before the speech ?",
         "is the spoken digit odd ?", "is the tone high ?", "what does the speaker say and how many beeps ?",
-        "describe the sound ."};
+        "describe the sound .", "what words are spoken ?"};
     return qt >= 0 && qt < PAL_NQ ? Q[qt] : "";
+}
+
+int pal_question_valid(const int64_t *m, int qt)
+{
+    if (qt < 0 || qt >= PAL_NQ) return 0;
+    int words = m[PAL_M_NWORDS] > 0;
+    switch (qt) {
+    case PAL_Q_DIGIT: case PAL_Q_SPEAKER: case PAL_Q_KNOW_ODD: case PAL_Q_COMPOSE: return !words;
+    case PAL_Q_PHRASE: return words;
+    default: return 1;
+    }
+}
+
+const char *pal_phrase_word(int kind, int64_t i)
+{
+    if (kind == 0) return i >= 0 && i < PAL_N_ADJ ? ADJW[i] : "";
+    if (kind == 1) return i >= 0 && i < PAL_N_NOUN ? NOUNW[i] : "";
+    return i >= 0 && i < PAL_N_VERB ? VERBW[i] : "";
+}
+
+void pal_phrase_text(const int64_t *m, char *buf, size_t len)
+{
+    int64_t n = m[PAL_M_NWORDS];
+    if (n <= 0)
+        snprintf(buf, len, "%s", "");
+    else if (n == 1)
+        snprintf(buf, len, "%s", pal_phrase_word(1, m[PAL_M_NOUN]));
+    else if (n == 2)
+        snprintf(buf, len, "%s %s", pal_phrase_word(0, m[PAL_M_ADJ]), pal_phrase_word(1, m[PAL_M_NOUN]));
+    else
+        snprintf(buf, len, "%s %s %s", pal_phrase_word(0, m[PAL_M_ADJ]), pal_phrase_word(1, m[PAL_M_NOUN]),
+                 pal_phrase_word(2, m[PAL_M_VERB]));
+}
+
+/* Splits s at spaces into at most max words (pointers + lengths). */
+static int split_words(const char *s, const char **w, int *wl, int max)
+{
+    int n = 0;
+    while (*s) {
+        while (*s == ' ') s++;
+        if (!*s) break;
+        const char *e = s;
+        while (*e && *e != ' ') e++;
+        if (n < max) w[n] = s, wl[n] = (int)(e - s);
+        n++;
+        s = e;
+    }
+    return n < max ? n : max;
+}
+
+int pal_word_errors(const char *hyp, const char *ref, int *ref_words)
+{
+    /* Answers are at most PAL_AMAX words; longer strings are cut there. */
+    enum { MAXW = 64 };
+    const char *h[MAXW], *r[MAXW];
+    int hl[MAXW], rl[MAXW], d[MAXW + 1][MAXW + 1];
+    int nh = split_words(hyp, h, hl, MAXW), nr = split_words(ref, r, rl, MAXW);
+    for (int i = 0; i <= nh; i++) d[i][0] = i;
+    for (int j = 0; j <= nr; j++) d[0][j] = j;
+    for (int i = 1; i <= nh; i++)
+        for (int j = 1; j <= nr; j++) {
+            int same = hl[i - 1] == rl[j - 1] && strncmp(h[i - 1], r[j - 1], (size_t)hl[i - 1]) == 0;
+            int best = d[i - 1][j - 1] + !same;
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            d[i][j] = best;
+        }
+    if (ref_words) *ref_words = nr;
+    return d[nh][nr];
+}
+
+double pal_word_accuracy(const char *hyp, const char *ref)
+{
+    int nr, e = pal_word_errors(hyp, ref, &nr);
+    return nr > 0 ? fmax(0.0, 1.0 - (double)e / nr) : e == 0;
 }
 
 static void caption(const int64_t *m, char *buf, size_t len)
@@ -77,7 +181,12 @@ static void caption(const int64_t *m, char *buf, size_t len)
     char tone[96], speech[64], noise[32];
     snprintf(tone, sizeof tone, "a %s %s tone beeps %s", ADJ[m[PAL_M_WAVE]], m[PAL_M_PITCH] >= 2 ? "high" : "low",
              TIMES[m[PAL_M_BEEPS] - 1]);
-    snprintf(speech, sizeof speech, "%s says %s", SPEAKERS[m[PAL_M_SPK]], DIGITS[m[PAL_M_DIGIT]]);
+    if (m[PAL_M_NWORDS] > 0) {
+        char words[48];
+        pal_phrase_text(m, words, sizeof words);
+        snprintf(speech, sizeof speech, "a voice says %s", words);
+    } else
+        snprintf(speech, sizeof speech, "%s says %s", SPEAKERS[m[PAL_M_SPK]], DIGITS[m[PAL_M_DIGIT]]);
     if (m[PAL_M_NOISE] == 0)
         snprintf(noise, sizeof noise, "in silence");
     else
@@ -90,6 +199,10 @@ static void caption(const int64_t *m, char *buf, size_t len)
 
 void pal_answer(const int64_t *m, int qt, char *buf, size_t len)
 {
+    if (!pal_question_valid(m, qt)) { /* e.g. the digit of a word clip */
+        snprintf(buf, len, "%s", "");
+        return;
+    }
     switch (qt) {
     case PAL_Q_DIGIT: snprintf(buf, len, "%s", DIGITS[m[PAL_M_DIGIT]]); break;
     case PAL_Q_SPEAKER: snprintf(buf, len, "%s", SPEAKERS[m[PAL_M_SPK]]); break;
@@ -101,6 +214,7 @@ void pal_answer(const int64_t *m, int qt, char *buf, size_t len)
     case PAL_Q_KNOW_ODD: snprintf(buf, len, "%s", m[PAL_M_DIGIT] % 2 ? "yes" : "no"); break;
     case PAL_Q_KNOW_HIGH: snprintf(buf, len, "%s", m[PAL_M_PITCH] >= 2 ? "yes" : "no"); break;
     case PAL_Q_COMPOSE: snprintf(buf, len, "%s %s", DIGITS[m[PAL_M_DIGIT]], DIGITS[m[PAL_M_BEEPS]]); break;
+    case PAL_Q_PHRASE: pal_phrase_text(m, buf, len); break;
     default: caption(m, buf, len); break;
     }
 }
@@ -110,7 +224,9 @@ void pal_caption_attrs(const char *cap, char *buf, size_t len)
     static const char *const attr[] = {"pure", "harsh", "buzzy", "soft", "high", "low", "once", "twice", "times",
                                        "george", "jackson", "lucas", "nicolas", "theo", "yweweler", "silence",
                                        "white", "pink", "brown", "zero", "one", "two", "three", "four", "five",
-                                       "six", "seven", "eight", "nine"};
+                                       "six", "seven", "eight", "nine", "red", "green", "blue", "big", "small", "old",
+                                       "cat", "dog", "bird", "fish", "horse", "boat", "car", "tree", "runs",
+                                       "sleeps", "sings", "jumps"};
     size_t o = 0;
     buf[0] = 0;
     const char *tone = strstr(cap, "tone"), *says = strstr(cap, "says");
@@ -226,18 +342,28 @@ static float wave_at(int kind, double phase)
     }
 }
 
-/* Builds one clip into x[PAL_CLIP] from its attributes. */
-static void synth_clip(const recording *rec, const int64_t *m, lab_rng *rng, float *x)
+/* Builds one clip into x[PAL_CLIP] from its attributes and its speech
+ * (sx[0..sn), 8 kHz). FSDD speech is cut at 0.7 s; a word clip's speech
+ * (up to ~0.85 s) gets a tighter layout (onset < 50 ms, gap 25-75 ms) so it
+ * fits next to a three-beep train. Returns 1 when the speech had to be cut
+ * to fit (counted in the manifest), else 0. */
+static int synth_clip(const float *sx, int64_t sn, const int64_t *m, lab_rng *rng, float *x)
 {
     memset(x, 0, sizeof(float) * PAL_CLIP);
-    int64_t ls = rec->n < 5600 ? rec->n : 5600;
-    float peak = 1e-6f;
-    for (int64_t i = 0; i < ls; i++) peak = fmaxf(peak, fabsf(rec->x[i]));
+    int words = m[PAL_M_NWORDS] > 0;
     int beeps = (int)m[PAL_M_BEEPS], beep = 960, gap = 640;
-    int64_t lt = beeps * beep + (beeps - 1) * gap;
-    int64_t a0 = (int64_t)lab_rng_next_below(rng, 800), g = 400 + (int64_t)lab_rng_next_below(rng, 800);
+    int64_t lt = beeps * beep + (beeps - 1) * gap, a0, g, ls;
+    if (words) {
+        a0 = (int64_t)lab_rng_next_below(rng, 400), g = 200 + (int64_t)lab_rng_next_below(rng, 400);
+        ls = sn < PAL_CLIP - lt - a0 - g ? sn : PAL_CLIP - lt - a0 - g;
+    } else {
+        ls = sn < 5600 ? sn : 5600;
+        a0 = (int64_t)lab_rng_next_below(rng, 800), g = 400 + (int64_t)lab_rng_next_below(rng, 800);
+    }
+    float peak = 1e-6f;
+    for (int64_t i = 0; i < ls; i++) peak = fmaxf(peak, fabsf(sx[i]));
     int64_t t0 = m[PAL_M_TONEFIRST] ? a0 : a0 + ls + g, s0 = m[PAL_M_TONEFIRST] ? a0 + lt + g : a0;
-    for (int64_t i = 0; i < ls && s0 + i < PAL_CLIP; i++) x[s0 + i] += 0.6f * rec->x[i] / peak;
+    for (int64_t i = 0; i < ls && s0 + i < PAL_CLIP; i++) x[s0 + i] += 0.6f * sx[i] / peak;
     double hz = PITCH_HZ[m[PAL_M_PITCH]];
     for (int b = 0; b < beeps; b++)
         for (int i = 0; i < beep; i++) {
@@ -246,13 +372,13 @@ static void synth_clip(const recording *rec, const int64_t *m, lab_rng *rng, flo
             float env = i < 40 ? i / 40.0f : (beep - i < 40 ? (beep - i) / 40.0f : 1.0f);
             x[t] += 0.35f * env * wave_at((int)m[PAL_M_WAVE], hz * i / PAL_SR);
         }
-    int noise = (int)m[PAL_M_NOISE];
-    if (noise == 0) return;
+    int noise = (int)m[PAL_M_NOISE], cut = words && ls < sn;
+    if (noise == 0) return cut;
     double ps = 0;
     for (int i = 0; i < PAL_CLIP; i++) ps += (double)x[i] * x[i];
     ps /= PAL_CLIP;
     float *nz = malloc(sizeof(float) * PAL_CLIP);
-    if (!nz) return;
+    if (!nz) return cut;
     double b0 = 0, b1 = 0, b2 = 0, br = 0, pn = 0;
     for (int i = 0; i < PAL_CLIP; i++) {
         double w = lab_rng_next_normal(rng), v = w;
@@ -272,6 +398,167 @@ static void synth_clip(const recording *rec, const int64_t *m, lab_rng *rng, flo
     double scale = sqrt(ps / pow(10.0, SNRS[m[PAL_M_SNR]] / 10.0) / (pn > 0 ? pn : 1));
     for (int i = 0; i < PAL_CLIP; i++) x[i] += (float)(scale * nz[i]);
     free(nz);
+    return cut;
+}
+
+/* --- espeak-ng word clips ----------------------------------------------------------- */
+
+extern char **environ;
+
+/* Starts argv[0] (looked up in PATH) with stdin and stderr on /dev/null and
+ * stdout on out_fd (-1: /dev/null). The program is run directly, never
+ * through a shell, so a data folder or program name with spaces or quotes
+ * is passed through as is. Returns the pid, or -1 when it cannot be started. */
+static pid_t spawn_quiet(char *const argv[], int out_fd)
+{
+    posix_spawn_file_actions_t fa;
+    if (posix_spawn_file_actions_init(&fa) != 0) return -1;
+    int ok = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) == 0 &&
+             (out_fd >= 0 ? posix_spawn_file_actions_adddup2(&fa, out_fd, 1)
+                          : posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)) == 0 &&
+             posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0) == 0;
+    pid_t pid = -1;
+    if (ok && posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0) pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+/* Exit status of pid, or -1 when it did not exit normally. */
+static int wait_exit(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int pal_espeak_version(const char *program, char *version, size_t len)
+{
+    if (len) version[0] = 0;
+    if (!program || !program[0]) return -1;
+    int fd[2];
+    if (pipe2(fd, O_CLOEXEC) < 0) return -1; /* the child keeps only its dup2'ed stdout */
+    char *argv[] = {(char *)program, "--version", NULL};
+    pid_t pid = spawn_quiet(argv, fd[1]);
+    close(fd[1]);
+    char out[512], drain[512];
+    size_t n = 0;
+    while (pid > 0) { /* read to the end, so a chatty program never blocks on a full pipe */
+        ssize_t k = n < sizeof out - 1 ? read(fd[0], out + n, sizeof out - 1 - n) : read(fd[0], drain, sizeof drain);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        if (n < sizeof out - 1) n += (size_t)k;
+    }
+    close(fd[0]);
+    if (pid < 0 || wait_exit(pid) != 0) return -1;
+    out[n] = 0;
+    /* "eSpeak NG text-to-speech: 1.51  Data at: ..." */
+    const char *p = strstr(out, "text-to-speech:");
+    if (!p || !strstr(out, "eSpeak")) return -1;
+    p += strlen("text-to-speech:");
+    while (*p == ' ') p++;
+    size_t v = strcspn(p, " \t\n");
+    if (v == 0) return -1;
+    snprintf(version, len, "%.*s", (int)v, p);
+    return 0;
+}
+
+/* One synthesised utterance at 8 kHz, silence trimmed, peak 1. */
+typedef struct {
+    float *x;
+    int64_t n;
+} utterance;
+
+/* Synthesises `text` with espeak-ng into wav_path (a temporary file in the
+ * data folder), reads it back with the data layer's WAV reader, resamples
+ * it to PAL_SR, trims the leading/trailing silence (below 1% of the peak,
+ * keeping 10 ms) and scales it to peak 1. */
+static int espeak_utterance(const char *program, const char *voice, int rate, const char *text, const char *wav_path,
+                            utterance *u)
+{
+    char rs[16], ps[16], as[16];
+    snprintf(rs, sizeof rs, "%d", rate);
+    snprintf(ps, sizeof ps, "%d", ESPEAK_PITCH);
+    snprintf(as, sizeof as, "%d", ESPEAK_AMPLITUDE);
+    char *argv[] = {(char *)program, "-v", (char *)voice, "-s", rs, "-p", ps, "-a", as,
+                    "-w", (char *)wav_path, (char *)text, NULL};
+    pid_t pid = spawn_quiet(argv, -1);
+    int st = pid < 0 ? -1 : wait_exit(pid);
+    if (st != 0)
+        return lab_error_set("pal: data: %s -v %s -s %d -w %s \"%s\" failed (%s)", program, voice, rate, wav_path, text,
+                             pid < 0 ? "cannot start it" : "non-zero exit");
+    lab_scope_begin();
+    lab_tensor *w = pal_read_recording(wav_path);
+    int rc = -1;
+    if (w && w->numel > 0) {
+        const float *v = lab_tensor_f32(w);
+        int64_t n = w->numel, a = 0, b = n - 1;
+        float peak = 0;
+        for (int64_t i = 0; i < n; i++) peak = fmaxf(peak, fabsf(v[i]));
+        if (peak > 0) {
+            while (a < n && fabsf(v[a]) < 0.01f * peak) a++;
+            while (b > a && fabsf(v[b]) < 0.01f * peak) b--;
+            a = a > PAL_SR / 100 ? a - PAL_SR / 100 : 0;
+            b = b + PAL_SR / 100 < n ? b + PAL_SR / 100 : n - 1;
+            u->n = b - a + 1;
+            u->x = malloc(sizeof(float) * (size_t)u->n);
+            if (u->x) {
+                for (int64_t i = 0; i < u->n; i++) u->x[i] = v[a + i] / peak;
+                rc = 0;
+            } else
+                lab_error_set("pal: data: out of memory");
+        } else
+            lab_error_set("pal: data: espeak-ng wrote silence for \"%s\" (voice %s)", text, voice);
+    } else if (w)
+        lab_error_set("pal: data: espeak-ng wrote an empty WAV for \"%s\" (voice %s)", text, voice);
+    lab_scope_end();
+    return rc;
+}
+
+/* Every (phrase, voice, speed) is synthesised once and reused. Phrase
+ * index: nwords-1, adj, noun, verb packed into one number. */
+typedef struct {
+    const char *program, *wav_path;
+    utterance *u; /* [WB_PHRASES * N_VOICES * N_RATES] */
+    int64_t synthesised;
+} word_bank;
+#define WB_PHRASES (3 * PAL_N_ADJ * PAL_N_NOUN * PAL_N_VERB)
+
+static const utterance *word_bank_get(word_bank *wb, const int64_t *m)
+{
+    int64_t ph = (((m[PAL_M_NWORDS] - 1) * PAL_N_ADJ + m[PAL_M_ADJ]) * PAL_N_NOUN + m[PAL_M_NOUN]) * PAL_N_VERB + m[PAL_M_VERB];
+    utterance *u = &wb->u[(ph * N_VOICES + m[PAL_M_VOICE]) * N_RATES + m[PAL_M_RATE]];
+    if (!u->x) {
+        char text[64];
+        pal_phrase_text(m, text, sizeof text);
+        if (espeak_utterance(wb->program, VOICES[m[PAL_M_VOICE]], RATES[m[PAL_M_RATE]], text, wb->wav_path, u) < 0)
+            return NULL;
+        wb->synthesised++;
+    }
+    return u;
+}
+
+static void word_bank_free(word_bank *wb)
+{
+    if (wb->u)
+        for (int64_t i = 0; i < (int64_t)WB_PHRASES * N_VOICES * N_RATES; i++) free(wb->u[i].x);
+    free(wb->u);
+    wb->u = NULL;
+}
+
+/* A word clip's words, voice and speed; adj/verb are 0 when unused so every
+ * phrase has one bank slot. */
+static void draw_words(lab_rng *rng, int64_t *m)
+{
+    m[PAL_M_DIGIT] = m[PAL_M_SPK] = -1;
+    m[PAL_M_NWORDS] = 1 + (int64_t)lab_rng_next_below(rng, 3);
+    m[PAL_M_ADJ] = (int64_t)lab_rng_next_below(rng, PAL_N_ADJ);
+    m[PAL_M_NOUN] = (int64_t)lab_rng_next_below(rng, PAL_N_NOUN);
+    m[PAL_M_VERB] = (int64_t)lab_rng_next_below(rng, PAL_N_VERB);
+    if (m[PAL_M_NWORDS] < 2) m[PAL_M_ADJ] = 0;
+    if (m[PAL_M_NWORDS] < 3) m[PAL_M_VERB] = 0;
+    m[PAL_M_VOICE] = (int64_t)lab_rng_next_below(rng, N_VOICES);
+    m[PAL_M_RATE] = (int64_t)lab_rng_next_below(rng, N_RATES);
 }
 
 /* --- SHA-256 (FIPS 180-4) ------------------------------------------------------------- */
@@ -352,8 +639,10 @@ static int mkdirs(const char *path)
 static const char *const SPLITS[3] = {"train", "val", "test"};
 
 /* Text-only stage-0 items: short statements + question -> answer, facts,
- * and scene descriptions (brief §6). */
-static void corpus_item(lab_rng *rng, char *q, size_t ql, char *a, size_t al)
+ * and scene descriptions (brief §6). With word clips (words = 1) a 15th kind,
+ * "a voice says <words> . what words are spoken ?", joins; without them the
+ * draws, and so corpus.txt, are exactly those of the data before word clips. */
+static void corpus_item(lab_rng *rng, int words, char *q, size_t ql, char *a, size_t al)
 {
     int64_t m[PAL_NMETA] = {0};
     m[PAL_M_DIGIT] = (int64_t)lab_rng_next_below(rng, 10);
@@ -363,13 +652,22 @@ static void corpus_item(lab_rng *rng, char *q, size_t ql, char *a, size_t al)
     m[PAL_M_BEEPS] = 1 + (int64_t)lab_rng_next_below(rng, 3);
     m[PAL_M_NOISE] = (int64_t)lab_rng_next_below(rng, 4);
     m[PAL_M_TONEFIRST] = (int64_t)lab_rng_next_below(rng, 2);
-    int kind = (int)lab_rng_next_below(rng, 14);
+    /* kinds 0-10: the question types before PHRASE; 11-13: facts; 14: PHRASE */
+    int kind = (int)lab_rng_next_below(rng, words ? 15 : 14);
     char ctx[128];
-    if (kind >= PAL_NQ) { /* facts */
+    if (kind == 14) {
+        draw_words(rng, m);
+        char w[48];
+        pal_phrase_text(m, w, sizeof w);
+        snprintf(q, ql, "a voice says %s . %s", w, pal_question(PAL_Q_PHRASE));
+        snprintf(a, al, "%s", w);
+        return;
+    }
+    if (kind >= PAL_Q_PHRASE) { /* facts */
         int64_t dg = m[PAL_M_DIGIT], pt = m[PAL_M_PITCH];
-        if (kind == PAL_NQ)
+        if (kind == PAL_Q_PHRASE)
             snprintf(q, ql, "is %s an odd number ?", DIGITS[dg]), snprintf(a, al, "%s", dg % 2 ? "yes" : "no");
-        else if (kind == PAL_NQ + 1)
+        else if (kind == PAL_Q_PHRASE + 1)
             snprintf(q, ql, "is a %s hz tone high ?", PITCHES[pt]), snprintf(a, al, "%s", pt >= 2 ? "yes" : "no");
         else
             snprintf(q, ql, "%s", ""), snprintf(a, al, "%s is an %s number . %s hz is a %s pitch .", DIGITS[dg],
@@ -409,7 +707,7 @@ static int write_split(const char *out, int sp, const float *feats, const int64_
         lab_tensor *mu = lab_tensor_from_data(LAB_F32, 1, (int64_t[]){PAL_MELS}, mean, LAB_CPU);
         lab_tensor *sd = lab_tensor_from_data(LAB_F32, 1, (int64_t[]){PAL_MELS}, stdv, LAB_CPU);
         if (lab_params_add_buffer(p, "mel_mean", mu) && lab_params_add_buffer(p, "mel_std", sd)) {
-            const char *metav[] = {"format", "pal-data-1", "split", SPLITS[sp], NULL};
+            const char *metav[] = {"format", "pal-data-2", "split", SPLITS[sp], NULL};
             rc = lab_safetensors_save(path, p, metav);
         }
     } else {
@@ -424,6 +722,7 @@ static int write_split(const char *out, int sp, const float *feats, const int64_
     for (int64_t i = 0; t && i < n; i++) {
         char ans[160];
         for (int q = 0; q < PAL_NQ; q++) {
+            if (!pal_question_valid(meta + i * PAL_NMETA, q)) continue;
             pal_answer(meta + i * PAL_NMETA, q, ans, sizeof ans);
             fprintf(t, "%lld\t%s\t%s\t%s\n", (long long)i, pal_q_names[q], pal_question(q), ans);
         }
@@ -432,12 +731,80 @@ static int write_split(const char *out, int sp, const float *feats, const int64_
     return rc;
 }
 
+/* Writes s as a JSON string (quotes and backslashes escaped). */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', f);
+        if ((unsigned char)*s >= 0x20) fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* The stage-0 LM and encoder checkpoints in <out>/cache were trained on the
+ * data being replaced, and their names do not say which data: remove them
+ * so no variant silently starts from them. */
+static void clear_cache(const char *out, lab_ctx *ctx)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/cache", out);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        size_t L = strlen(e->d_name);
+        if (L > 12 && strcmp(e->d_name + L - 12, ".safetensors") == 0 &&
+            (strncmp(e->d_name, "lm-", 3) == 0 || strncmp(e->d_name, "enc-", 4) == 0)) {
+            char p[1500];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            n += unlink(p) == 0;
+        }
+    }
+    closedir(d);
+    if (n && ctx) lab_ctx_log(ctx, "pal data: removed %d checkpoint(s) of the previous data from %s", n, dir);
+}
+
 int pal_data_generate(const pal_gen_cfg *g, lab_ctx *ctx)
 {
     recording *rec = NULL;
-    int nrec = 0, rc = -1;
+    int nrec = 0, rc = -1, words = 0;
+    const char *prog = g->espeak && g->espeak[0] ? g->espeak : "espeak-ng";
+    char ever[64] = "", why[512] = "", wav_path[1200] = "";
+    word_bank wb = {prog, wav_path, NULL, 0};
+    if (g->word_frac < 0 || g->word_frac > 1)
+        return lab_error_set("pal: data: word clip fraction %g must be in [0, 1]", g->word_frac);
     if (read_fsdd(g->fsdd, &rec, &nrec) < 0) return -1;
     if (mkdirs(g->out) < 0) goto fail_rec;
+    clear_cache(g->out, ctx);
+    /* Word clips only when espeak-ng answers; otherwise the rng draws, and so
+     * every file but the manifest, are those of the data before word clips. */
+    if (g->word_frac <= 0)
+        snprintf(why, sizeof why, "not used: the word clip fraction (data.word_clips) is 0");
+    else if (pal_espeak_version(prog, ever, sizeof ever) < 0)
+        snprintf(why, sizeof why,
+                 "absent: `%s --version` did not run as espeak-ng (Debian package espeak-ng; `make deps` installs it), "
+                 "so no word clips and no phrase-transcription question",
+                 prog);
+    else
+        words = 1;
+    if (!words && g->word_frac > 0 && ctx) lab_ctx_warn(ctx, "pal data: espeak-ng %s", why);
+    if (words) {
+        snprintf(wav_path, sizeof wav_path, "%s/.espeak-XXXXXX.wav", g->out);
+        int fd = mkstemps(wav_path, 4);
+        if (fd < 0) {
+            lab_error_set("pal: data: cannot create a temporary file in %s: %s", g->out, strerror(errno));
+            goto fail_rec;
+        }
+        close(fd);
+        wb.u = calloc((size_t)WB_PHRASES * N_VOICES * N_RATES, sizeof *wb.u);
+        if (!wb.u) {
+            lab_error_set("pal: data: out of memory");
+            goto fail_rec;
+        }
+        if (ctx) lab_ctx_log(ctx, "pal data: espeak-ng %s: %.0f%% of the clips are word clips", ever, 100 * g->word_frac);
+    }
     lab_rng rng = lab_rng_make(g->seed, 17);
     /* Held-out (waveform, pitch, digit) combinations: 10% of the 160. */
     int held[160] = {0};
@@ -453,7 +820,7 @@ int pal_data_generate(const pal_gen_cfg *g, lab_ctx *ctx)
     double sum[PAL_MELS] = {0}, sq[PAL_MELS] = {0};
     float mean[PAL_MELS], stdv[PAL_MELS];
     float *feats[3] = {0};
-    int64_t *meta[3] = {0};
+    int64_t *meta[3] = {0}, nword[3] = {0}, ncut = 0;
     float *x = malloc(sizeof(float) * PAL_CLIP), *mtmp = malloc(sizeof(float) * PAL_FRAMES * PAL_MELS);
     if (!x || !mtmp) goto done;
     for (int sp = 0; sp < 3; sp++) {
@@ -464,27 +831,38 @@ int pal_data_generate(const pal_gen_cfg *g, lab_ctx *ctx)
         lab_rng srng = lab_rng_fork(&rng, (uint64_t)sp + 1);
         for (int64_t i = 0; i < n; i++) {
             int64_t *m = meta[sp] + i * PAL_NMETA;
-            const recording *r;
-            /* The test split holds out takes 0-4 and gets a quarter of its clips
-             * from the held-out combinations; train and val never see them. */
-            int want_held = sp == 2 && lab_rng_next_below(&srng, 4) == 0;
-            for (;;) {
-                r = &rec[lab_rng_next_below(&srng, (uint64_t)nrec)];
-                if ((sp == 2) != (r->take < 5)) continue;
+            const recording *r = NULL;
+            const utterance *u = NULL;
+            int is_word = words && lab_rng_next_uniform(&srng) < g->word_frac;
+            if (is_word) { /* no digit, so never a held-out combination */
                 m[PAL_M_WAVE] = (int64_t)lab_rng_next_below(&srng, 4);
                 m[PAL_M_PITCH] = (int64_t)lab_rng_next_below(&srng, 4);
-                int combo = (int)(m[PAL_M_WAVE] * 40 + m[PAL_M_PITCH] * 10 + r->digit);
-                if (sp < 2 ? !held[combo] : (held[combo] == want_held)) {
-                    m[PAL_M_HELDOUT] = held[combo];
-                    break;
+                draw_words(&srng, m);
+            } else {
+                /* The test split holds out takes 0-4 and gets a quarter of its
+                 * (FSDD) clips from the held-out combinations; train and val
+                 * never see them. */
+                int want_held = sp == 2 && lab_rng_next_below(&srng, 4) == 0;
+                for (;;) {
+                    r = &rec[lab_rng_next_below(&srng, (uint64_t)nrec)];
+                    if ((sp == 2) != (r->take < 5)) continue;
+                    m[PAL_M_WAVE] = (int64_t)lab_rng_next_below(&srng, 4);
+                    m[PAL_M_PITCH] = (int64_t)lab_rng_next_below(&srng, 4);
+                    int combo = (int)(m[PAL_M_WAVE] * 40 + m[PAL_M_PITCH] * 10 + r->digit);
+                    if (sp < 2 ? !held[combo] : (held[combo] == want_held)) {
+                        m[PAL_M_HELDOUT] = held[combo];
+                        break;
+                    }
                 }
+                m[PAL_M_DIGIT] = r->digit, m[PAL_M_SPK] = r->spk;
             }
-            m[PAL_M_DIGIT] = r->digit, m[PAL_M_SPK] = r->spk;
             m[PAL_M_BEEPS] = 1 + (int64_t)lab_rng_next_below(&srng, 3);
             m[PAL_M_NOISE] = (int64_t)lab_rng_next_below(&srng, 4);
             m[PAL_M_SNR] = (int64_t)lab_rng_next_below(&srng, 3);
             m[PAL_M_TONEFIRST] = (int64_t)lab_rng_next_below(&srng, 2);
-            synth_clip(r, m, &srng, x);
+            if (is_word && !(u = word_bank_get(&wb, m))) goto done;
+            ncut += synth_clip(u ? u->x : r->x, u ? u->n : r->n, m, &srng, x);
+            nword[sp] += is_word;
             if (lab_audio_mel_compute(mel, x, PAL_CLIP, mtmp) < 0) goto done;
             float *f = feats[sp] + i * PAL_FRAMES * PAL_MELS;
             for (int t = 0; t < PAL_FRAMES; t++)
@@ -494,7 +872,7 @@ int pal_data_generate(const pal_gen_cfg *g, lab_ctx *ctx)
                     if (sp == 0) sum[b] += v, sq[b] += (double)v * v;
                 }
         }
-        if (ctx) lab_ctx_log(ctx, "pal data: %s: %lld clips", SPLITS[sp], (long long)n);
+        if (ctx) lab_ctx_log(ctx, "pal data: %s: %lld clips (%lld word clips)", SPLITS[sp], (long long)n, (long long)nword[sp]);
     }
     double cnt = (double)g->n[0] * PAL_FRAMES;
     for (int b = 0; b < PAL_MELS; b++) {
@@ -514,7 +892,7 @@ int pal_data_generate(const pal_gen_cfg *g, lab_ctx *ctx)
         lab_rng crng = lab_rng_fork(&rng, 99);
         for (int64_t i = 0; i < g->corpus; i++) {
             char q[256], a[256];
-            corpus_item(&crng, q, sizeof q, a, sizeof a);
+            corpus_item(&crng, words, q, sizeof q, a, sizeof a);
             fprintf(c, "%s\t%s\n", q, a);
         }
         fclose(c);
@@ -524,13 +902,43 @@ int pal_data_generate(const pal_gen_cfg *g, lab_ctx *ctx)
             lab_error_set("pal: cannot write %s", path);
             goto done;
         }
-        fprintf(mf, "{\n  \"generator\": \"labrun pal task=data (plugins/pal/pal_data.c)\",\n  \"format\": \"pal-data-1\",\n");
-        fprintf(mf, "  \"seed\": %llu,\n  \"fsdd\": \"%s\",\n  \"fsdd_recordings\": %d,\n", (unsigned long long)g->seed, g->fsdd, nrec);
+        fprintf(mf, "{\n  \"generator\": \"labrun pal task=data (plugins/pal/pal_data.c)\",\n  \"format\": \"pal-data-2\",\n");
+        fprintf(mf, "  \"seed\": %llu,\n  \"fsdd\": ", (unsigned long long)g->seed);
+        json_str(mf, g->fsdd);
+        fprintf(mf, ",\n  \"fsdd_recordings\": %d,\n", nrec);
         fprintf(mf, "  \"sizes\": {\"train\": %lld, \"val\": %lld, \"test\": %lld, \"corpus\": %lld},\n", (long long)g->n[0],
                 (long long)g->n[1], (long long)g->n[2], (long long)g->corpus);
         fprintf(mf, "  \"clip\": {\"seconds\": 1.5, \"sample_rate\": %d, \"mel\": \"n_fft 200, hop 80, %d HTK bins, ln(x+1e-6)\"},\n",
                 PAL_SR, PAL_MELS);
-        fprintf(mf, "  \"espeak_ng\": \"absent: word clips skipped\",\n  \"heldout_combos\": [");
+        fprintf(mf, "  \"espeak_ng\": {\"used\": %s, \"program\": ", words ? "true" : "false");
+        json_str(mf, prog);
+        if (words) {
+            fprintf(mf, ", \"version\": ");
+            json_str(mf, ever);
+            fprintf(mf, ",\n    \"word_clip_fraction\": %g, \"word_clips\": {\"train\": %lld, \"val\": %lld, \"test\": %lld},\n",
+                    g->word_frac, (long long)nword[0], (long long)nword[1], (long long)nword[2]);
+            fprintf(mf, "    \"utterances_synthesised\": %lld, \"speech_cut_to_fit\": %lld,\n", (long long)wb.synthesised,
+                    (long long)ncut);
+            fprintf(mf, "    \"command\": \"espeak-ng -v <voice> -s <speed> -p %d -a %d -w <tmp.wav> <words>; "
+                        "resampled %s to %d Hz, silence below 1%% of the peak trimmed\",\n",
+                    ESPEAK_PITCH, ESPEAK_AMPLITUDE, "(lab_wav_resample)", PAL_SR);
+            fprintf(mf, "    \"voices\": [");
+            for (int v = 0; v < N_VOICES; v++) fprintf(mf, "%s\"%s\"", v ? ", " : "", VOICES[v]);
+            fprintf(mf, "], \"speeds_wpm\": [");
+            for (int v = 0; v < N_RATES; v++) fprintf(mf, "%s%d", v ? ", " : "", RATES[v]);
+            fprintf(mf, "],\n    \"phrases\": \"noun | adjective noun | adjective noun verb\", \"adjectives\": [");
+            for (int v = 0; v < PAL_N_ADJ; v++) fprintf(mf, "%s\"%s\"", v ? ", " : "", ADJW[v]);
+            fprintf(mf, "], \"nouns\": [");
+            for (int v = 0; v < PAL_N_NOUN; v++) fprintf(mf, "%s\"%s\"", v ? ", " : "", NOUNW[v]);
+            fprintf(mf, "], \"verbs\": [");
+            for (int v = 0; v < PAL_N_VERB; v++) fprintf(mf, "%s\"%s\"", v ? ", " : "", VERBW[v]);
+            fprintf(mf, "]},\n");
+        } else {
+            fprintf(mf, ", \"reason\": ");
+            json_str(mf, why);
+            fprintf(mf, "},\n");
+        }
+        fprintf(mf, "  \"heldout_combos\": [");
         for (int i = 0, k = 0; i < 160; i++)
             if (held[i])
                 fprintf(mf, "%s\"%s/%s/%s\"", k++ ? ", " : "", WAVES[i / 40], PITCHES[(i / 10) % 4], DIGITS[i % 10]);
@@ -551,7 +959,13 @@ int pal_data_generate(const pal_gen_cfg *g, lab_ctx *ctx)
         fprintf(mf, "\n  }\n}\n");
         fclose(mf);
     }
-    if (ctx) lab_ctx_log(ctx, "pal data: wrote %s (espeak-ng not installed: word clips skipped)", g->out);
+    if (ctx) {
+        if (words)
+            lab_ctx_log(ctx, "pal data: wrote %s (%lld word clips from espeak-ng %s, %lld utterances synthesised)", g->out,
+                        (long long)(nword[0] + nword[1] + nword[2]), ever, (long long)wb.synthesised);
+        else
+            lab_ctx_log(ctx, "pal data: wrote %s (espeak-ng %s)", g->out, why);
+    }
     rc = 0;
 done:
     for (int sp = 0; sp < 3; sp++) free(feats[sp]), free(meta[sp]);
@@ -559,6 +973,8 @@ done:
     free(mtmp);
     lab_audio_mel_free(mel);
 fail_rec:
+    if (wav_path[0]) unlink(wav_path);
+    word_bank_free(&wb);
     for (int i = 0; i < nrec; i++) free(rec[i].x);
     free(rec);
     return rc;
@@ -582,17 +998,30 @@ int pal_data_load(pal_data *d, const char *dir)
         lab_tensor *f = lab_params_get(p, "feats"), *m = lab_params_get(p, "meta");
         lab_tensor *mu = lab_params_get(p, "mel_mean"), *sd = lab_params_get(p, "mel_std");
         if (!f || !m || !mu || !sd || f->ndim != 3 || f->shape[1] != PAL_FRAMES || f->shape[2] != PAL_MELS ||
-            m->ndim != 2 || m->shape[1] != PAL_NMETA || m->shape[0] != f->shape[0]) {
+            m->ndim != 2 || (m->shape[1] != PAL_NMETA && m->shape[1] != PAL_NMETA_V1) || m->shape[0] != f->shape[0]) {
             lab_params_free(p);
             pal_data_free(d);
-            return lab_error_set("pal: %s: not a pal-data-1 file (feats/meta/mel_mean/mel_std)", path);
+            return lab_error_set("pal: %s: not a pal-data-1/2 file (feats/meta/mel_mean/mel_std)", path);
         }
         float *fv = lab_tensor_f32(f);
         const float *mv = lab_tensor_f32(mu), *sv = lab_tensor_f32(sd);
         for (int64_t i = 0; i < f->numel; i++) fv[i] = (fv[i] - mv[i % PAL_MELS]) / sv[i % PAL_MELS];
         d->split[sp].n = f->shape[0];
         d->split[sp].feats = lab_tensor_retain(f);
-        d->split[sp].meta = lab_tensor_retain(m);
+        if (m->shape[1] == PAL_NMETA_V1) { /* data from before word clips: all FSDD clips */
+            int64_t n = m->shape[0];
+            lab_tensor *m2 = lab_tensor_zeros(LAB_I64, 2, (int64_t[]){n, PAL_NMETA}, LAB_CPU);
+            if (!m2) {
+                lab_params_free(p);
+                pal_data_free(d);
+                return -1;
+            }
+            for (int64_t i = 0; i < n; i++)
+                memcpy(lab_tensor_i64(m2) + i * PAL_NMETA, lab_tensor_i64(m) + i * PAL_NMETA_V1,
+                       sizeof(int64_t) * PAL_NMETA_V1);
+            d->split[sp].meta = lab_tensor_own(m2);
+        } else
+            d->split[sp].meta = lab_tensor_retain(m);
         lab_tensor_set_requires_grad(d->split[sp].feats, 0);
         lab_tensor_set_requires_grad(d->split[sp].meta, 0);
         lab_params_free(p);

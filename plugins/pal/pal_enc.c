@@ -1,9 +1,11 @@
 /* pal_enc.c — three small audio encoders trained with three objectives
  * (brief §7), then frozen and their outputs cached:
  *   ssl  (~SSLAM):   2 stride-2 convs + 2 transformer layers, masked-spectrogram reconstruction
- *   asr  (~Whisper): the same shape, supervised on digit + speaker
+ *   asr  (~Whisper): the same shape, supervised on digit + speaker (FSDD clips) and on the
+ *                    words (espeak-ng word clips: adjective / noun / verb heads)
  *   clap (~CLAP):    the convs + attention pooling, InfoNCE against caption bag-of-words embeddings
- * Tested through tests/plugins/test_pal.c (shapes, a falling objective). */
+ * Tested through tests/plugins/test_pal.c (shapes, a falling objective) and
+ * tests/plugins/test_pal_words.c (the asr objective on word clips). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +47,10 @@ int pal_encoder_init(pal_encoder *e, pal_enc_kind kind, int64_t de, lab_rng *rng
 #undef LN
     }
     if (ok && kind == PAL_ENC_SSL) ok = (e->rec = E2("rec", 4 * PAL_MELS, de, sd)) != NULL;
-    if (ok && kind == PAL_ENC_ASR) ok = (e->hd = E2("head_digit", 10, de, sd)) && (e->hs = E2("head_speaker", 6, de, sd));
+    if (ok && kind == PAL_ENC_ASR)
+        ok = (e->hd = E2("head_digit", 10, de, sd)) && (e->hs = E2("head_speaker", 6, de, sd)) &&
+             (e->hwa = E2("head_adj", PAL_N_ADJ + 1, de, sd)) && (e->hwn = E2("head_noun", PAL_N_NOUN, de, sd)) &&
+             (e->hwv = E2("head_verb", PAL_N_VERB + 1, de, sd));
     if (ok && kind == PAL_ENC_CLAP)
         ok = (e->pq = E1("pool_q", de, sd)) && (e->pa = E2("proj_audio", 64, de, sd)) &&
              (e->pt = E2("proj_text", 64, pal_vocab_size(), 0.1f));
@@ -124,14 +129,45 @@ lab_tensor *pal_encoder_loss(const pal_encoder *e, const pal_split *sp, lab_tens
     }
     lab_tensor *h = pal_encoder_forward(e, x);
     if (e->kind == PAL_ENC_ASR) {
+        /* FSDD rows: digit + speaker; word-clip rows: the adjective (or none),
+         * noun and verb (or none). Each term is a mean over its own rows. */
         lab_tensor *pooled = lab_mean(h, 1, 0);
-        lab_tensor *yd = lab_tensor_empty(LAB_I64, 1, &B, LAB_CPU), *ys = lab_tensor_empty(LAB_I64, 1, &B, LAB_CPU);
+        int64_t nf = 0, nw = 0;
+        for (int64_t b = 0; b < B; b++) nw += meta[iv[b] * PAL_NMETA + PAL_M_NWORDS] > 0;
+        nf = B - nw;
+        lab_tensor *rf = lab_tensor_empty(LAB_I64, 1, &nf, LAB_CPU), *rw = lab_tensor_empty(LAB_I64, 1, &nw, LAB_CPU);
+        lab_tensor *yd = lab_tensor_empty(LAB_I64, 1, &nf, LAB_CPU), *ys = lab_tensor_empty(LAB_I64, 1, &nf, LAB_CPU);
+        lab_tensor *ya = lab_tensor_empty(LAB_I64, 1, &nw, LAB_CPU), *yn = lab_tensor_empty(LAB_I64, 1, &nw, LAB_CPU);
+        lab_tensor *yv = lab_tensor_empty(LAB_I64, 1, &nw, LAB_CPU);
+        if (!rf || !rw || !yd || !ys || !ya || !yn || !yv) return NULL;
+        int64_t jf = 0, jw = 0;
         for (int64_t b = 0; b < B; b++) {
-            lab_tensor_i64(yd)[b] = meta[iv[b] * PAL_NMETA + PAL_M_DIGIT];
-            lab_tensor_i64(ys)[b] = meta[iv[b] * PAL_NMETA + PAL_M_SPK];
+            const int64_t *m = meta + iv[b] * PAL_NMETA;
+            if (m[PAL_M_NWORDS] > 0) {
+                lab_tensor_i64(rw)[jw] = b;
+                lab_tensor_i64(ya)[jw] = m[PAL_M_NWORDS] >= 2 ? m[PAL_M_ADJ] : PAL_N_ADJ;
+                lab_tensor_i64(yn)[jw] = m[PAL_M_NOUN];
+                lab_tensor_i64(yv)[jw++] = m[PAL_M_NWORDS] >= 3 ? m[PAL_M_VERB] : PAL_N_VERB;
+            } else {
+                lab_tensor_i64(rf)[jf] = b;
+                lab_tensor_i64(yd)[jf] = m[PAL_M_DIGIT];
+                lab_tensor_i64(ys)[jf++] = m[PAL_M_SPK];
+            }
         }
-        return lab_add(lab_cross_entropy(lab_linear(pooled, e->hd, NULL), yd),
-                       lab_cross_entropy(lab_linear(pooled, e->hs, NULL), ys));
+        lab_tensor *loss = NULL;
+        if (nf > 0) {
+            lab_tensor *pf = nw > 0 ? lab_index_select(pooled, 0, rf) : pooled;
+            loss = lab_add(lab_cross_entropy(lab_linear(pf, e->hd, NULL), yd),
+                           lab_cross_entropy(lab_linear(pf, e->hs, NULL), ys));
+        }
+        if (nw > 0) {
+            lab_tensor *pw = nf > 0 ? lab_index_select(pooled, 0, rw) : pooled;
+            lab_tensor *lw = lab_add(lab_add(lab_cross_entropy(lab_linear(pw, e->hwa, NULL), ya),
+                                             lab_cross_entropy(lab_linear(pw, e->hwn, NULL), yn)),
+                                     lab_cross_entropy(lab_linear(pw, e->hwv, NULL), yv));
+            loss = loss ? lab_add(loss, lw) : lw;
+        }
+        return loss;
     }
     /* clap: attention pooling, InfoNCE against the caption's bag of words. */
     int64_t V = pal_vocab_size();

@@ -1,7 +1,7 @@
 /* pal_int.h — what the files of the pal plugin share.
  *
  *   pal_model.c  decoder LM, connector, PLITS / LAL / routing forward, FLOP counter
- *   pal_data.c   clip synthesis (FSDD + tones + noise), log-mel, text, manifest
+ *   pal_data.c   clip synthesis (FSDD or espeak-ng words + tones + noise), log-mel, text, manifest
  *   pal_enc.c    the three audio encoders, their objectives, output caches
  *   pal_train.c  curriculum stages 0-3, evaluation
  *   pal_table.c  tables A, B, C and the expected-shape checks
@@ -115,13 +115,36 @@ void pal_set_ffn_trainable(pal_model *m, int on);
 #define PAL_FRAMES 151 /* 25 ms windows, 10 ms hop, centred */
 #define PAL_MELS 40
 
+/* Per-clip metadata. A clip's speech is an FSDD digit (NWORDS = 0) or an
+ * espeak-ng word clip (NWORDS = 1..3: noun | adj noun | adj noun verb, the
+ * indices into pal_phrase_word's lists; DIGIT and SPK are then -1). Files of
+ * the first format (pal-data-1) have only the first 9 columns; the loader
+ * pads the rest with 0, i.e. FSDD clips. */
 enum { PAL_M_DIGIT, PAL_M_SPK, PAL_M_WAVE, PAL_M_PITCH, PAL_M_BEEPS, PAL_M_NOISE, PAL_M_SNR, PAL_M_TONEFIRST,
-       PAL_M_HELDOUT, PAL_NMETA };
+       PAL_M_HELDOUT, PAL_M_NWORDS, PAL_M_ADJ, PAL_M_NOUN, PAL_M_VERB, PAL_M_VOICE, PAL_M_RATE, PAL_NMETA };
+#define PAL_NMETA_V1 9
 
-/* Question types (brief §6). */
+/* Question types (brief §6). PHRASE (transcribe the spoken words) exists
+ * only for espeak-ng word clips; DIGIT, SPEAKER, KNOW_ODD and COMPOSE only
+ * for FSDD clips (pal_question_valid). */
 enum { PAL_Q_DIGIT, PAL_Q_SPEAKER, PAL_Q_WAVE, PAL_Q_PITCH, PAL_Q_NOISE, PAL_Q_COUNT, PAL_Q_ORDER, PAL_Q_KNOW_ODD,
-       PAL_Q_KNOW_HIGH, PAL_Q_COMPOSE, PAL_Q_CAPTION, PAL_NQ };
+       PAL_Q_KNOW_HIGH, PAL_Q_COMPOSE, PAL_Q_CAPTION, PAL_Q_PHRASE, PAL_NQ };
 extern const char *const pal_q_names[PAL_NQ];
+/* 1 when question qt applies to the clip with this metadata. */
+int pal_question_valid(const int64_t *meta, int qt);
+
+/* The word-clip lexicon: kind 0 adjectives, 1 nouns, 2 verbs. */
+enum { PAL_N_ADJ = 6, PAL_N_NOUN = 8, PAL_N_VERB = 4 };
+const char *pal_phrase_word(int kind, int64_t i);
+/* The spoken words of a word clip ("" for an FSDD clip). */
+void pal_phrase_text(const int64_t *meta, char *buf, size_t len);
+/* Word-level Levenshtein distance between two whitespace-separated strings
+ * (substitutions, insertions, deletions); *ref_words gets the reference's
+ * word count. Word accuracy = 1 - distance / ref_words, floored at 0. */
+int pal_word_errors(const char *hyp, const char *ref, int *ref_words);
+/* max(0, 1 - errors / reference words); an empty reference scores 1 for an
+ * empty hypothesis, else 0. */
+double pal_word_accuracy(const char *hyp, const char *ref);
 
 enum { PAL_TOK_PAD = 0, PAL_TOK_BOS = 1, PAL_TOK_ANS = 2, PAL_TOK_EOS = 3 };
 int pal_vocab_size(void);
@@ -152,7 +175,13 @@ typedef struct pal_gen_cfg {
     int64_t n[3];      /* train, val, test */
     uint64_t seed;
     int64_t corpus;    /* text corpus items */
+    double word_frac;  /* fraction of clips whose speech is an espeak-ng word clip (0: none) */
+    const char *espeak; /* the synthesiser program (NULL: "espeak-ng"); when it does not run, no word clips */
 } pal_gen_cfg;
+
+/* The espeak-ng version ("1.51"), found by running `<program> --version`;
+ * -1 when the program is absent or does not answer like espeak-ng. */
+int pal_espeak_version(const char *program, char *version, size_t len);
 
 /* One FSDD recording as f32 [frames] at 8 kHz (resampled when needed); a
  * non-PCM or corrupt file is an error naming it. */
@@ -185,6 +214,7 @@ typedef struct pal_encoder {
     pal_enc_layer layer[2];
     lab_tensor *rec;               /* ssl: masked-frame reconstruction head [4*40, de] */
     lab_tensor *hd, *hs;           /* asr: digit [10, de] and speaker [6, de] heads */
+    lab_tensor *hwa, *hwn, *hwv;   /* asr: word-clip heads: adjective [7, de] (6 = none), noun [8, de], verb [5, de] (4 = none) */
     lab_tensor *pq, *pa, *pt;      /* clap: pooling query [de], audio [64, de], text [64, V] */
 } pal_encoder;
 
@@ -218,9 +248,11 @@ typedef struct pal_opts {
 } pal_opts;
 
 typedef struct pal_eval {
-    double acc[PAL_NQ];  /* per question type (caption: attribute-F1) */
+    double acc[PAL_NQ];  /* per question type over the clips it applies to (caption: attribute-F1; NaN: none) */
     double heldout;      /* closed-question accuracy on held-out combination clips */
     double cap_f1, cider;
+    double phrase_wacc;  /* word accuracy (1 - WER, floored at 0 per clip) of the phrase question;
+                            acc[PAL_Q_PHRASE] is its exact-match accuracy; NaN without word clips */
     double closed_mean;  /* mean accuracy over the closed types */
     double final_loss;   /* training loss at the end of stage 3 */
     double first_loss;   /* at the start of stage 1 */
@@ -244,6 +276,10 @@ int pal_evaluate(const pal_model *m, lab_tensor *const *cache, const pal_split *
 
 /* This trial's numbers as "key<TAB>value" lines in <trial dir>/pal.tsv. */
 int pal_record(lab_ctx *ctx, const char *variant, const pal_eval *val, const pal_eval *test);
+/* s* of the brief §8: the start layer (1, 2 or 4) of the V1a-V1c rows with
+ * the best mean val closed accuracy among the trials under run_dir; -1
+ * (no error set) when none has finished. */
+int pal_best_start_layer(const char *run_dir, int *s, double *val);
 /* Table A (ablation) or B (encoders) from every trial's pal.tsv of a run
  * (run_dir, or when empty this run, written by its last trial), with the §8
  * checks; written to out. */

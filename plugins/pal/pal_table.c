@@ -14,9 +14,15 @@
 
 #include "pal_int.h"
 
-#define NCOL 11
-static const char *const COLS[NCOL] = {"digit", "speaker", "waveform", "pitch", "noise", "count",
-                                       "order", "knowledge", "heldout", "cap_f1", "cider"};
+/* phrase: exact-match accuracy of the phrase-transcription question (the
+ * brief's "accuracy per question type"; V7's claim is checked on it);
+ * phrase_wacc: its word accuracy (1 - WER per clip, floored at 0). Both are
+ * NaN ("n/a") for data without espeak-ng word clips. */
+#define NCOL 13
+#define COL_PHRASE 11
+#define COL_PHRASE_WACC 12
+static const char *const COLS[NCOL] = {"digit", "speaker", "waveform", "pitch", "noise", "count", "order",
+                                       "knowledge", "heldout", "cap_f1", "cider", "phrase", "phrase_wacc"};
 
 static void eval_cols(const pal_eval *e, double *v)
 {
@@ -25,6 +31,8 @@ static void eval_cols(const pal_eval *e, double *v)
     v[8] = 100 * e->heldout;
     v[9] = 100 * e->cap_f1;
     v[10] = e->cider;
+    v[COL_PHRASE] = 100 * e->acc[PAL_Q_PHRASE];
+    v[COL_PHRASE_WACC] = 100 * e->phrase_wacc;
 }
 
 int pal_record(lab_ctx *ctx, const char *variant, const pal_eval *val, const pal_eval *test)
@@ -41,7 +49,8 @@ int pal_record(lab_ctx *ctx, const char *variant, const pal_eval *val, const pal
     fprintf(f, "loss_first\t%.6f\nloss_last\t%.6f\n", test->first_loss, test->final_loss);
     for (int c = 0; c < NCOL; c++) fprintf(f, "%s\t%.6f\n", COLS[c], v[c]);
     fclose(f);
-    for (int c = 0; c < NCOL; c++) lab_ctx_result(ctx, COLS[c], v[c]);
+    for (int c = 0; c < NCOL; c++)
+        if (c < COL_PHRASE || isfinite(v[c])) lab_ctx_result(ctx, COLS[c], v[c]); /* no phrase rows without word clips */
     lab_ctx_result(ctx, "val_closed", 100 * val->closed_mean);
     lab_ctx_result(ctx, "test_closed", 100 * test->closed_mean);
     return 0;
@@ -161,8 +170,13 @@ static void ablation_claims(FILE *f, const vrow *rows, int n, int s_star, int64_
         double dl = delta(v1[best], v0, CLOSED, &p);
         int late = v1[2] && best != 2 && delta(v1[2], v1[best], CLOSED, &p) < 0;
         int ok = s1[best] >= 1 && s1[best] <= L / 2 && dl > 2 * p && late == 1;
-        snprintf(d, sizeof d, "Best s on val = %d (configured s* = %d); V1(s*) − V0 = %+.2f (2σ = %.2f); s = 4 %s.",
-                 s1[best], s_star, dl, 2 * p, !v1[2] ? "not run" : best == 2 ? "is the best (no degradation)" : "is below the best");
+        char cfg_s[48];
+        if (s_star > 0)
+            snprintf(cfg_s, sizeof cfg_s, "configured s* = %d", s_star);
+        else
+            snprintf(cfg_s, sizeof cfg_s, "s* = auto: V3-V7 use it");
+        snprintf(d, sizeof d, "Best s on val = %d (%s); V1(s*) − V0 = %+.2f (2σ = %.2f); s = 4 %s.",
+                 s1[best], cfg_s, dl, 2 * p, !v1[2] ? "not run" : best == 2 ? "is the best (no degradation)" : "is below the best");
         claim(f, &rep, &tot, "V1: the best s* lies in 1…L/2 and beats V0; very late s degrades", ok, d);
     } else
         claim(f, &rep, &tot, "V1: the best s* lies in 1…L/2 and beats V0", -1, "V0 or V1 rows missing.");
@@ -201,8 +215,22 @@ static void ablation_claims(FILE *f, const vrow *rows, int n, int s_star, int64_
         claim(f, &rep, &tot, "V6 ≈ V3 (LAL does not need FFN updates)", fabs(dl) <= fmax(2 * p, 2.0), d);
     } else
         claim(f, &rep, &tot, "V6 ≈ V3", -1, "rows missing.");
-    claim(f, &rep, &tot, "V7: on phrase transcription, routing ASR through PLITS beats LAL", -1,
-          "espeak-ng is not installed, so the data has no phrase-transcription question.");
+    if (v7 && v4) {
+        double a, b, sd;
+        stats(v7, COL_PHRASE, &a, &sd);
+        stats(v4, COL_PHRASE, &b, &sd);
+        if (isfinite(a) && isfinite(b)) {
+            double dl = delta(v7, v4, COL_PHRASE, &p), pp = p, dw = delta(v7, v4, COL_PHRASE_WACC, &p);
+            snprintf(d, sizeof d, "phrase exact match V7 − V4 = %+.2f (2σ = %.2f; V7 %.1f, V4 %.1f); word accuracy V7 − V4 = %+.2f.",
+                     dl, 2 * pp, a, b, dw);
+            claim(f, &rep, &tot, "V7: on phrase transcription, routing ASR through PLITS beats all-LAL (V4)", dl > 2 * pp, d);
+        } else
+            claim(f, &rep, &tot, "V7: on phrase transcription, routing ASR through PLITS beats all-LAL (V4)", -1,
+                  "the data has no phrase-transcription question (generated without espeak-ng word clips; see its "
+                  "manifest.json, espeak_ng).");
+    } else
+        claim(f, &rep, &tot, "V7: on phrase transcription, routing ASR through PLITS beats all-LAL (V4)", -1,
+              "V7 or V4 rows missing.");
     if (v7 && v4) {
         double dl = delta(v7, v4, CLOSED, &p);
         snprintf(d, sizeof d, "V7 − V4 on attribute questions = %+.2f (2σ = %.2f; one seed: |Δ| ≤ 2 points).", dl, 2 * p);
@@ -215,6 +243,46 @@ static void ablation_claims(FILE *f, const vrow *rows, int n, int s_star, int64_
     } else
         claim(f, &rep, &tot, "C0: the V3−V0 gap shrinks with a random-init LM", -1, "C0 rows missing.");
     fprintf(f, "\n%d of %d testable claims reproduced.\n", rep, tot);
+}
+
+/* Every pal.tsv of a run: the run directory itself and each trial's. */
+static int gather_rows(const char *dir, vrow *rows, int *n)
+{
+    char path[1600];
+    int ntr = 0;
+    snprintf(path, sizeof path, "%s/pal.tsv", dir);
+    ntr += read_tsv(path, rows, n);
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    while (dd && (e = readdir(dd))) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s/pal.tsv", dir, e->d_name);
+        ntr += read_tsv(path, rows, n);
+    }
+    if (dd) closedir(dd);
+    return ntr;
+}
+
+int pal_best_start_layer(const char *run_dir, int *s, double *val)
+{
+    static vrow rows[MAXV];
+    int n = 0;
+    gather_rows(run_dir, rows, &n);
+    static const char *const v1[3] = {"V1a", "V1b", "V1c"};
+    static const int s1[3] = {1, 2, 4};
+    int best = -1;
+    double bestv = -INFINITY;
+    for (int i = 0; i < 3; i++) {
+        const vrow *r = find(rows, n, v1[i]);
+        double m, sd;
+        if (!r) continue;
+        stats(r, NCOL, &m, &sd); /* val closed accuracy, mean over the seeds run so far */
+        if (isfinite(m) && m > bestv) bestv = m, best = i;
+    }
+    if (best < 0) return -1;
+    *s = s1[best];
+    if (val) *val = bestv;
+    return 0;
 }
 
 /* Sweep order of the rows (unknown names go last). */
@@ -242,25 +310,10 @@ int pal_table_write(lab_ctx *ctx, const char *table, const char *out, const char
     else {
         int ntr, pt, si, t = lab_ctx_trial(ctx, &ntr, &pt, &si);
         if (t != ntr - 1) return 0; /* the last trial writes the table */
-        snprintf(dir, sizeof dir, "%s", lab_ctx_dir(ctx));
-        if (ntr > 1) {
-            char *slash = strrchr(dir, '/');
-            if (slash) *slash = 0;
-        }
+        snprintf(dir, sizeof dir, "%s", lab_ctx_run_dir(ctx));
     }
     static vrow rows[MAXV];
-    int n = 0, ntr = 0;
-    char path[1600];
-    snprintf(path, sizeof path, "%s/pal.tsv", dir);
-    ntr += read_tsv(path, rows, &n);
-    DIR *dd = opendir(dir);
-    struct dirent *e;
-    while (dd && (e = readdir(dd))) {
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s/pal.tsv", dir, e->d_name);
-        ntr += read_tsv(path, rows, &n);
-    }
-    if (dd) closedir(dd);
+    int n = 0, ntr = gather_rows(dir, rows, &n);
     if (n == 0) return lab_error_set("pal: no trial results (pal.tsv) under %s", dir);
     qsort(rows, (size_t)n, sizeof rows[0], cmp_row);
     FILE *f = fopen(out, "w");
@@ -271,7 +324,9 @@ int pal_table_write(lab_ctx *ctx, const char *table, const char *out, const char
     fprintf(f, "Generated by `%s` from run directory `%s` (%d trials). Numbers are ours, from the scaled-down protocol "
                "of ../shared/papers/pal.md (§5-§7) at the sizes in `config.ini` of that run; accuracies in %%, CIDEr-D ×1. "
                "Cells: mean ± std over seeds (n = seeds). val/test closed: mean accuracy over the nine closed question "
-               "types. Paper per-benchmark numbers: n/a (not transcribed). With n = 1 seed the seed std is unknown: "
+               "types. phrase: exact-match accuracy of the phrase-transcription question on the espeak-ng word clips, "
+               "phrase_wacc: its word accuracy (1 − WER); n/a when the data has no word clips. "
+               "Paper per-benchmark numbers: n/a (not transcribed). With n = 1 seed the seed std is unknown: "
                "\"reproduced\" below then only means the sign agrees, and small differences are likely noise.\n\n",
             command, dir, ntr);
     fprintf(f, "| variant | n |");
@@ -285,7 +340,10 @@ int pal_table_write(lab_ctx *ctx, const char *table, const char *out, const char
         for (int c = 0; c < NCOL + 2; c++) {
             double m, sd;
             stats(&rows[r], c, &m, &sd);
-            fprintf(f, " %.1f ± %.1f |", m, sd);
+            if (isfinite(m))
+                fprintf(f, " %.1f ± %.1f |", m, sd);
+            else
+                fprintf(f, " n/a |");
         }
         double g = v0 ? rel_gain(&rows[r], v0) : NAN;
         fprintf(f, " %+.1f | n/a |\n", g);

@@ -4,7 +4,11 @@
  * on the answer tokens) and the evaluation (accuracy per question type,
  * caption attribute-F1, CIDEr-D). Stage 0 and the frozen encoders are cached
  * on disk so every variant of a table starts from the same checkpoints.
- * Tested by tests/plugins/test_pal.c (end-to-end loss drop). */
+ * A question type is only asked of the clips it applies to
+ * (pal_question_valid): the phrase-transcription question (stage 3, open)
+ * only of espeak-ng word clips, the digit/speaker ones only of FSDD clips.
+ * Tested by tests/plugins/test_pal.c (end-to-end loss drop) and
+ * tests/plugins/test_pal_words.c (sampling and evaluation with word clips). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +17,8 @@
 
 #include "pal_int.h"
 
-/* Question types per stage (stage 0 is text-only). */
-static const int STAGE_NQ[4] = {0, 6, 9, 11};
+/* Question types per stage (stage 0 is text-only): types 0 .. STAGE_NQ-1. */
+static const int STAGE_NQ[4] = {0, 6, 9, PAL_NQ};
 
 /* tokens [B, 1 + qmax + 1 + amax]: <bos> question (left-padded) <ans> answer
  * <eos>, and the rows whose next token is trained (first_row on) with their
@@ -178,21 +182,41 @@ typedef struct {
     const pal_model *m;
     lab_tensor *const *cache;
     const pal_split *sp;
-    int nq;
+    int types[PAL_NQ]; /* the stage's question types that apply to at least one clip */
+    int ntypes;
     int64_t B;
 } audio_user;
 
+/* A uniform question type of the stage, then a uniform clip it applies to
+ * (rejection; the type was chosen because such a clip exists). */
 static lab_tensor *audio_loss(void *user, lab_rng *rng)
 {
     audio_user *u = user;
     int64_t clip[512];
     int qt[512];
     int64_t B = u->B < 512 ? u->B : 512;
+    const int64_t *meta = lab_tensor_i64(u->sp->meta);
     for (int64_t b = 0; b < B; b++) {
-        clip[b] = (int64_t)lab_rng_next_below(rng, (uint64_t)u->sp->n);
-        qt[b] = (int)lab_rng_next_below(rng, (uint64_t)u->nq);
+        qt[b] = u->types[lab_rng_next_below(rng, (uint64_t)u->ntypes)];
+        do
+            clip[b] = (int64_t)lab_rng_next_below(rng, (uint64_t)u->sp->n);
+        while (!pal_question_valid(meta + clip[b] * PAL_NMETA, qt[b]));
     }
     return pal_qa_loss(u->m, u->cache, u->sp, clip, qt, B);
+}
+
+/* The types < nq that apply to at least one clip of sp. */
+static int stage_types(const pal_split *sp, int nq, int *types)
+{
+    const int64_t *meta = lab_tensor_i64(sp->meta);
+    int n = 0;
+    for (int q = 0; q < nq; q++)
+        for (int64_t i = 0; i < sp->n; i++)
+            if (pal_question_valid(meta + i * PAL_NMETA, q)) {
+                types[n++] = q;
+                break;
+            }
+    return n;
 }
 
 int pal_train_audio(lab_ctx *ctx, pal_model *m, const pal_opts *o, lab_tensor *const *cache, const pal_split *train,
@@ -207,7 +231,12 @@ int pal_train_audio(lab_ctx *ctx, pal_model *m, const pal_opts *o, lab_tensor *c
         lab_params *p = joint(m, stage >= 2);
         if (!p) return -1;
         if (m->sw.freeze_ffn) pal_set_ffn_trainable(m, 0);
-        audio_user u = {m, cache, train, STAGE_NQ[stage], o->batch};
+        audio_user u = {m, cache, train, {0}, 0, o->batch};
+        u.ntypes = stage_types(train, STAGE_NQ[stage], u.types);
+        if (u.ntypes == 0) {
+            lab_params_free(p);
+            return lab_error_set("pal: %s: no training clip answers any of its questions", names[stage]);
+        }
         double f, l;
         int rc = run_stage(ctx, names[stage], p, o, stage, audio_loss, &u, rng, &f, &l);
         lab_params_free(p);
@@ -326,22 +355,28 @@ static int greedy(const pal_model *m, lab_tensor *const *cache, const int64_t *c
 int pal_evaluate(const pal_model *m, lab_tensor *const *cache, const pal_split *sp, int64_t n_eval, int captions,
                  pal_eval *ev)
 {
-    memset(ev->acc, 0, sizeof ev->acc);
-    ev->heldout = ev->cap_f1 = ev->cider = ev->closed_mean = NAN;
+    for (int q = 0; q < PAL_NQ; q++) ev->acc[q] = NAN;
+    ev->heldout = ev->cap_f1 = ev->cider = ev->closed_mean = ev->phrase_wacc = NAN;
     int64_t n = n_eval < sp->n ? n_eval : sp->n, bs = 100;
     const int64_t *meta = lab_tensor_i64(sp->meta);
     int prev = lab_grad_set_enabled(0);
     double held_ok = 0, held_n = 0;
     char (*out)[192] = calloc((size_t)bs, sizeof *out);
-    char **cands = calloc((size_t)n, sizeof(char *)), **refs = calloc((size_t)n, sizeof(char *));
-    int rc = (out && cands && refs) ? 0 : lab_error_set("pal: out of memory");
+    char **cands = calloc((size_t)n + 1, sizeof(char *)), **refs = calloc((size_t)n + 1, sizeof(char *));
+    int64_t *valid = malloc(sizeof(int64_t) * (size_t)(n + 1)), ncap = 0;
+    int rc = (out && cands && refs && valid) ? 0 : lab_error_set("pal: out of memory");
+    /* Without captions (val) the open types are skipped: val only ranks closed accuracy. */
     int nq = captions ? PAL_NQ : PAL_Q_COMPOSE + 1;
     for (int qt = 0; rc == 0 && qt < nq; qt++) {
-        int maxlen = qt == PAL_Q_CAPTION ? PAL_AMAX - 1 : qt == PAL_Q_COMPOSE ? 2 : 1;
-        double ok = 0;
-        for (int64_t i = 0; rc == 0 && i < n; i += bs) {
-            int64_t B = i + bs < n ? bs : n - i, clip[100];
-            for (int64_t b = 0; b < B; b++) clip[b] = i + b;
+        int maxlen = qt == PAL_Q_CAPTION ? PAL_AMAX - 1 : qt == PAL_Q_COMPOSE ? 2 : qt == PAL_Q_PHRASE ? 3 : 1;
+        int64_t nv = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (pal_question_valid(meta + i * PAL_NMETA, qt)) valid[nv++] = i;
+        if (nv == 0) continue; /* e.g. the phrase question of data without word clips: NaN */
+        double ok = 0, wacc = 0;
+        for (int64_t i = 0; rc == 0 && i < nv; i += bs) {
+            int64_t B = i + bs < nv ? bs : nv - i, clip[100];
+            for (int64_t b = 0; b < B; b++) clip[b] = valid[i + b];
             lab_scope_begin();
             rc = greedy(m, cache, clip, B, qt, maxlen, out);
             lab_scope_end();
@@ -354,37 +389,43 @@ int pal_evaluate(const pal_model *m, lab_tensor *const *cache, const pal_split *
                     pal_caption_attrs(ref, ra, sizeof ra);
                     pal_caption_attrs(out[b], ca, sizeof ca);
                     ok += lab_set_f1(ca, ra);
-                    cands[clip[b]] = strdup(out[b]);
-                    refs[clip[b]] = strdup(ref);
+                    cands[ncap] = strdup(out[b]);
+                    refs[ncap++] = strdup(ref);
                 } else {
                     int hit = strcmp(out[b], ref) == 0;
                     ok += hit;
+                    if (qt == PAL_Q_PHRASE) wacc += pal_word_accuracy(out[b], ref);
                     if (mm[PAL_M_HELDOUT] && qt < PAL_Q_COMPOSE) held_ok += hit, held_n += 1;
                 }
             }
         }
-        ev->acc[qt] = n ? ok / n : NAN;
+        ev->acc[qt] = ok / nv;
+        if (qt == PAL_Q_PHRASE) ev->phrase_wacc = wacc / nv;
     }
     if (rc == 0) {
         double s = 0;
-        for (int q = 0; q < PAL_Q_COMPOSE; q++) s += ev->acc[q];
-        ev->closed_mean = s / PAL_Q_COMPOSE;
+        int k = 0;
+        for (int q = 0; q < PAL_Q_COMPOSE; q++)
+            if (isfinite(ev->acc[q])) s += ev->acc[q], k++;
+        ev->closed_mean = k ? s / k : NAN;
         ev->heldout = held_n > 0 ? held_ok / held_n : NAN;
-        if (captions && n > 0) {
+        if (captions && ncap > 0) {
             ev->cap_f1 = ev->acc[PAL_Q_CAPTION];
-            const char *const **rr = calloc((size_t)n, sizeof *rr);
-            int *nr = calloc((size_t)n, sizeof(int));
+            const char *const **rr = calloc((size_t)ncap, sizeof *rr);
+            int *nr = calloc((size_t)ncap, sizeof(int));
             if (rr && nr) {
-                for (int64_t i = 0; i < n; i++) rr[i] = (const char *const *)&refs[i], nr[i] = 1;
-                rc = lab_cider_d((int)n, (const char *const *)cands, rr, nr, &ev->cider, NULL);
-            }
+                for (int64_t i = 0; i < ncap; i++) rr[i] = (const char *const *)&refs[i], nr[i] = 1;
+                rc = lab_cider_d((int)ncap, (const char *const *)cands, rr, nr, &ev->cider, NULL);
+            } else
+                rc = lab_error_set("pal: out of memory");
             free(rr);
             free(nr);
         }
     }
-    for (int64_t i = 0; i < n && cands; i++) free(cands[i]), free(refs ? refs[i] : NULL);
+    for (int64_t i = 0; i < ncap; i++) free(cands[i]), free(refs[i]);
     free(cands);
     free(refs);
+    free(valid);
     free(out);
     lab_grad_set_enabled(prev);
     return rc;

@@ -379,7 +379,8 @@ Test(config, write_resolved_and_reload)
     fclose(f);
     cr_assert(strncmp(text, "; header line\n; second\n\n[run]\n", 30) == 0, "%s", text);
     cr_assert(strstr(text, "root = \"a;b #c\"\n"), "%s", text);
-    cr_assert(strstr(text, "; passes (an integer in [1, 1000]; default 10)\nepochs = 10\n"), "%s", text);
+    cr_assert(strstr(text, "; passes (an integer in [1, 1000]; default 10)\n; epochs = 10\n"), "%s", text);
+    cr_assert(strstr(text, "\nlr = 3e-4\n"), "%s", text);
     cr_assert(strstr(text, "\n[paper]\ntest_acc = 99.5\n"), "%s", text);
     cr_assert(strstr(text, "\n[sweep]\ntrain.epochs = 1, 2\n"), "%s", text);
     lab_cfg *r = lab_cfg_load(path);
@@ -389,6 +390,9 @@ Test(config, write_resolved_and_reload)
     cr_assert_eq(lab_cfg_diff(c, r, NULL, diff, sizeof diff), 0, "%s", diff);
     cr_assert_eq(lab_cfg_sweep_size(r), 2);
     cr_assert_str_eq(lab_cfg_get_str(r, "data.root"), "a;b #c");
+    /* What was set stays set, what was a default stays a default. */
+    cr_assert(lab_cfg_is_set(r, "train.lr") && lab_cfg_is_set(r, "data.root"));
+    cr_assert(!lab_cfg_is_set(r, "train.epochs"));
     free(text);
     remove(path);
     lab_cfg_free(r);

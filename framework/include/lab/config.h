@@ -162,9 +162,10 @@ const char *lab_cfg_sweep_key(const lab_cfg *c, int k);
 
 /* --- output ----------------------------------------------------------------- */
 
-/* The resolved configuration: every declared key with its value (defaults
- * included), a comment with its help, [paper] and [sweep]; run.resume is left
- * empty. labrun can run the file as is. `header` (may be NULL) becomes
+/* The resolved configuration: every declared key with its value, a comment
+ * with its help, [paper] and [sweep]; keys left at their default are written
+ * commented out ("; key = value"), so reloading keeps lab_cfg_is_set; run.resume
+ * is left empty. labrun can run the file as is. `header` (may be NULL) becomes
  * comment lines at the top. Written atomically. */
 int lab_cfg_write(const lab_cfg *c, const char *path, const char *header);
 /* Print a schema as labrun <plugin> --help shows it. */
