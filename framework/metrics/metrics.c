@@ -1,8 +1,10 @@
 /* Evaluation metrics on host arrays (see lab/metrics.h for the conventions).
  *
  * ROC-AUC is the Mann–Whitney statistic with average ranks for ties, which
- * is exactly sklearn's trapezoidal roc_auc_score; Hits@K and MRR follow the
- * OGB evaluators (ogb/linkproppred/evaluate.py). Sums run in double.
+ * is exactly sklearn's trapezoidal roc_auc_score; average precision is
+ * sklearn's average_precision_score (step-wise, not interpolated); the
+ * multi-task forms, Hits@K and MRR follow the OGB evaluators
+ * (ogb/graphproppred and ogb/linkproppred evaluate.py). Sums run in double.
  * Tested in tests/unit/test_metrics.c against sklearn/numpy/OGB numbers
  * and hand-computed cases. */
 #include <math.h>
@@ -138,13 +140,66 @@ double lab_metric_roc_auc(const float *scores, const int64_t *labels, int64_t n)
     return auc;
 }
 
-double lab_metric_roc_auc_multitask(const float *scores, const float *labels, int64_t n, int64_t tasks)
+/* sklearn's average_precision_score: the distinct scores, taken in
+ * decreasing order, are the thresholds (tied scores enter together);
+ * AP = sum over thresholds of (recall gained) * (precision there). v is
+ * sorted in place; npos > 0. */
+static double ap_sorted(scored *v, int64_t n, int64_t npos)
 {
-    if (check_n("roc_auc_multitask", n) < 0) return NAN;
-    if (!scores || !labels || tasks <= 0)
-        return fail("roc_auc_multitask: missing input or %lld tasks", (long long)tasks);
+    qsort(v, (size_t)n, sizeof *v, cmp_scored);
+    double ap = 0;
+    int64_t tp = 0, seen = 0;
+    for (int64_t j = n; j > 0;) {
+        int64_t i = j, p = 0;
+        while (i > 0 && v[i - 1].s == v[j - 1].s) p += v[--i].pos;
+        tp += p;
+        seen += j - i;
+        if (p) ap += ((double)p / (double)npos) * ((double)tp / (double)seen);
+        j = i;
+    }
+    return ap;
+}
+
+double lab_metric_average_precision(const float *scores, const int64_t *labels, int64_t n)
+{
+    if (check_n("average_precision", n) < 0) return NAN;
+    if (!scores || !labels) return fail("average_precision: missing input");
     scored *v = malloc((size_t)n * sizeof *v);
-    if (!v) return fail("roc_auc_multitask: out of host memory");
+    if (!v) return fail("average_precision: out of host memory");
+    int64_t npos = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (labels[i] != 0 && labels[i] != 1) {
+            free(v);
+            return fail("average_precision: label %lld at position %lld is not 0 or 1", (long long)labels[i],
+                        (long long)i);
+        }
+        if (isnan(scores[i])) {
+            free(v);
+            return fail("average_precision: score at position %lld is NaN", (long long)i);
+        }
+        v[i].s = scores[i];
+        v[i].pos = (int)labels[i];
+        npos += labels[i];
+    }
+    if (npos == 0) {
+        free(v);
+        return fail("average_precision: needs a positive label, got %lld negatives only", (long long)n);
+    }
+    double ap = ap_sorted(v, n, npos);
+    free(v);
+    return ap;
+}
+
+/* OGB's multi-task convention (ogb/graphproppred/evaluate.py): per task,
+ * the rows whose label is not NaN; a task counts only with both classes
+ * among them; the mean over the tasks that count. */
+static double multitask_mean(const char *op, double (*metric)(scored *, int64_t, int64_t), const float *scores,
+                             const float *labels, int64_t n, int64_t tasks)
+{
+    if (check_n(op, n) < 0) return NAN;
+    if (!scores || !labels || tasks <= 0) return fail("%s: missing input or %lld tasks", op, (long long)tasks);
+    scored *v = malloc((size_t)n * sizeof *v);
+    if (!v) return fail("%s: out of host memory", op);
     double sum = 0;
     int64_t used = 0;
     for (int64_t t = 0; t < tasks; t++) {
@@ -154,12 +209,11 @@ double lab_metric_roc_auc_multitask(const float *scores, const float *labels, in
             if (isnan(y)) continue;
             if (y != 0.0f && y != 1.0f) {
                 free(v);
-                return fail("roc_auc_multitask: label at row %lld, task %lld is not 0, 1 or NaN", (long long)i,
-                            (long long)t);
+                return fail("%s: label at row %lld, task %lld is not 0, 1 or NaN", op, (long long)i, (long long)t);
             }
             if (isnan(s)) {
                 free(v);
-                return fail("roc_auc_multitask: score at row %lld, task %lld is NaN", (long long)i, (long long)t);
+                return fail("%s: score at row %lld, task %lld is NaN", op, (long long)i, (long long)t);
             }
             v[m].s = s;
             v[m].pos = y == 1.0f;
@@ -167,14 +221,24 @@ double lab_metric_roc_auc_multitask(const float *scores, const float *labels, in
             m++;
         }
         if (npos == 0 || npos == m) continue; /* OGB skips tasks without both classes */
-        sum += auc_sorted(v, m, npos);
+        sum += metric(v, m, npos);
         used++;
     }
     free(v);
     if (used == 0)
-        return fail("roc_auc_multitask: no task has both positive and negative labels (%lld tasks, %lld rows)",
-                    (long long)tasks, (long long)n);
+        return fail("%s: no task has both positive and negative labels (%lld tasks, %lld rows)", op, (long long)tasks,
+                    (long long)n);
     return sum / (double)used;
+}
+
+double lab_metric_roc_auc_multitask(const float *scores, const float *labels, int64_t n, int64_t tasks)
+{
+    return multitask_mean("roc_auc_multitask", auc_sorted, scores, labels, n, tasks);
+}
+
+double lab_metric_average_precision_multitask(const float *scores, const float *labels, int64_t n, int64_t tasks)
+{
+    return multitask_mean("average_precision_multitask", ap_sorted, scores, labels, n, tasks);
 }
 
 /* --- ranking (OGB) ------------------------------------------------------------------ */
@@ -382,6 +446,19 @@ double lab_metric_roc_auc_t(const lab_tensor *scores, const lab_tensor *labels)
     float *s = host_f32("roc_auc", "scores", scores);
     int64_t *y = s ? host_i64("roc_auc", "labels", labels, 1) : NULL;
     double r = (s && y) ? lab_metric_roc_auc(s, y, scores->shape[0]) : NAN;
+    free(s);
+    free(y);
+    return r;
+}
+
+double lab_metric_average_precision_t(const lab_tensor *scores, const lab_tensor *labels)
+{
+    const char *op = "average_precision";
+    if (!scores || !labels) return NAN;
+    if (need_1d(op, "scores", scores, -1) < 0 || need_1d(op, "labels", labels, scores->shape[0]) < 0) return NAN;
+    float *s = host_f32(op, "scores", scores);
+    int64_t *y = s ? host_i64(op, "labels", labels, 1) : NULL;
+    double r = (s && y) ? lab_metric_average_precision(s, y, scores->shape[0]) : NAN;
     free(s);
     free(y);
     return r;

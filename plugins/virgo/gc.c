@@ -5,11 +5,17 @@
  * TU data sets: OneHotDegree node input, stratified k-fold cross-validation
  * (a fresh model per fold), accuracy on the held-out fold at the last epoch.
  * ogbg-*: the data set's split and raw integer node features as numbers,
- * test score (ROC-AUC for the mol sets, accuracy for ogbg-ppa) at the
- * best-validation epoch.
+ * test score at the best-validation epoch in OGB's metric (eval.metric =
+ * auto: ROC-AUC for molhiv, average precision for molpcba, both the mean
+ * over tasks; accuracy for ogbg-ppa). A data set without node features
+ * (ogbg-ppa) gets the constant 1 per node: the first layer's weight then
+ * acts as the learned embedding shared by every node, as OGB's
+ * Embedding(1, emb_dim) node encoder.
  *
  * Virgo's statistics come from one batched graph of data.stat_graphs
- * training graphs (brief §5), with C = virgo.classes or the hidden width.
+ * training graphs (brief §5), with C = virgo.classes or the hidden width;
+ * x̄ is that batch's input, except without node features, where it is a
+ * N(0, 1) draw per node as the official ogbg-ppa code.
  * An interrupted trial restarts from its beginning on resume.
  */
 #include <math.h>
@@ -21,7 +27,9 @@
 
 typedef struct {
     int64_t g, n, f, c;                         /* graphs, nodes, features, classes (or tasks) */
-    int multitask;                              /* ogbg-mol*: BCE over tasks, ROC-AUC */
+    int multitask;                              /* ogbg-mol*: BCE over tasks, ROC-AUC or AP */
+    int featureless;                            /* no node features: x = 1 per node */
+    virgo_metric metric;                        /* resolved: ACC, ROCAUC or AP */
     lab_tensor *x, *edges, *graph_ptr, *labels; /* cpu, owned; labels i64 [G] */
     lab_tensor *ylab;                           /* f32 [G, T] for multitask */
     lab_tensor *split[3];                       /* ogbg: train/valid/test ids */
@@ -52,12 +60,17 @@ static int load_graphs(lab_ctx *ctx, const virgo_opts *o, gdata *d)
         for (char *p = dir + strlen(dir) - strlen(o->data); *p; p++)
             if (*p == '-') *p = '_';
         if (!(og = lab_ogb_read(dir, o->data, o->split))) goto out;
-        if (!og->node_feat || !og->graph_label) {
-            lab_error_set("%s: needs node features and graph labels", o->data);
+        if (!og->graph_label) {
+            lab_error_set("%s: needs graph labels", o->data);
             goto out;
         }
         d->g = og->num_graphs, d->n = og->num_nodes;
-        d->x = lab_tensor_retain(og->node_feat);
+        if (og->node_feat) {
+            d->x = lab_tensor_retain(og->node_feat);
+        } else {
+            d->featureless = 1;
+            d->x = lab_tensor_own(lab_tensor_full(LAB_F32, 2, (int64_t[]){d->n, 1}, 1.0, LAB_CPU));
+        }
         d->edges = lab_tensor_retain(og->edges);
         d->graph_ptr = lab_tensor_retain(og->node_ptr);
         d->split[0] = lab_tensor_retain(og->train_idx);
@@ -97,10 +110,23 @@ static int load_graphs(lab_ctx *ctx, const virgo_opts *o, gdata *d)
     }
     if (!d->x || !d->edges || !d->graph_ptr || !d->labels) goto out;
     d->f = d->x->shape[1];
+    /* OGB's metric per data set; a choice that cannot apply is an error. */
+    d->metric = o->metric;
+    if (d->metric == VIRGO_METRIC_AUTO)
+        d->metric = !d->multitask                          ? VIRGO_METRIC_ACC
+                    : !strcmp(o->data, "ogbg-molpcba") ? VIRGO_METRIC_AP
+                                                       : VIRGO_METRIC_ROCAUC;
+    if (d->metric == VIRGO_METRIC_HITS || d->metric == VIRGO_METRIC_MRR ||
+        (d->multitask != (d->metric != VIRGO_METRIC_ACC))) {
+        lab_error_set("eval.metric = %s does not apply to %s (%s): use %s", virgo_metric_name(o->metric), o->data,
+                      d->multitask ? "binary tasks" : "single label", d->multitask ? "rocauc or ap" : "acc");
+        goto out;
+    }
     if (!(d->set = lab_graph_set_new(d->x, d->edges, d->graph_ptr, d->labels))) goto out;
-    lab_ctx_log(ctx, "%s: %lld graphs, %lld nodes, %lld edges, %lld input features, %lld %s", o->data, (long long)d->g,
-                (long long)d->n, (long long)d->edges->shape[1], (long long)d->f, (long long)d->c,
-                d->multitask ? "binary tasks" : "classes");
+    lab_ctx_log(ctx, "%s: %lld graphs, %lld nodes, %lld edges, %lld input features%s, %lld %s; metric %s", o->data,
+                (long long)d->g, (long long)d->n, (long long)d->edges->shape[1], (long long)d->f,
+                d->featureless ? " (none in the data: constant 1)" : "", (long long)d->c,
+                d->multitask ? "binary tasks" : "classes", virgo_metric_name(d->metric));
     rc = 0;
 out:
     lab_scope_end();
@@ -144,7 +170,7 @@ static lab_graph_batch *make_batch(const gdata *d, const int64_t *ids, int64_t n
     return b;
 }
 
-/* Score (%) on ids: accuracy, or mean ROC-AUC over tasks. */
+/* Score (%) on ids: accuracy, or mean ROC-AUC or AP over tasks. */
 static double gscore(const gmodel *gm, const virgo_opts *o, const gdata *d, const int64_t *ids, int64_t n,
                      lab_device dev)
 {
@@ -175,7 +201,9 @@ static double gscore(const gmodel *gm, const virgo_opts *o, const gdata *d, cons
         lab_graph_batch_free(b);
         lab_gnn_graph_free(g);
     }
-    if (ok)
+    if (ok && d->metric == VIRGO_METRIC_AP)
+        res = 100.0 * lab_metric_average_precision_multitask(scores, lab, n, d->c);
+    else if (ok)
         res = d->multitask ? 100.0 * lab_metric_roc_auc_multitask(scores, lab, n, d->c)
                            : 100.0 * (double)correct / (double)n;
     free(scores);
@@ -204,7 +232,11 @@ static int train_eval(lab_ctx *ctx, const virgo_opts *o, const gdata *d, lab_ten
     lab_rng_shuffle_i64(&rng, ids, ntr);
     if (!(sb = make_batch(d, ids, o->stat_graphs < ntr ? o->stat_graphs : ntr, LAB_CPU, &sg))) goto out;
     lab_gnn_stats st;
-    if (lab_gnn_stats_from_features(&st, sg, sb->x, o->layers) < 0) goto out;
+    lab_tensor *xbar = sb->x;
+    if (d->featureless && !(xbar = lab_rng_normal(&rng, 2, (int64_t[]){sb->num_nodes, 1}, 0, 1, LAB_CPU))) goto out;
+    int sok = virgo_stats(o, &st, sg, xbar, o->layers);
+    if (xbar != sb->x) lab_tensor_release(lab_tensor_own(xbar));
+    if (sok < 0) goto out;
     lab_gnn_model_cfg mc = virgo_model_cfg(o, d->f, o->hidden);
     mc.last_act = 1;
     if (!(gm.m = lab_gnn_model_new(&mc, p, "gnn", &rng))) goto out;
@@ -294,8 +326,10 @@ int virgo_graph(lab_ctx *ctx, const virgo_opts *o)
         double s;
         if (train_eval(ctx, o, &d, d.split[0], d.split[1], d.split[2], 1, &s) < 0) goto out;
         res[nres++] = (lab_kv){"fold_0", s};
-        lab_ctx_result(ctx, d.multitask ? "test_rocauc" : "test_acc", s);
-        lab_ctx_log(ctx, "test %s %.2f at the best-validation epoch", d.multitask ? "ROC-AUC" : "accuracy", s);
+        char rname[32];
+        snprintf(rname, sizeof rname, "test_%s", virgo_metric_name(d.metric));
+        lab_ctx_result(ctx, rname, s);
+        lab_ctx_log(ctx, "test %s %.2f at the best-validation epoch", virgo_metric_name(d.metric), s);
     } else {
         lab_rng frng = lab_rng_fork(lab_ctx_rng(ctx), 0xf01d);
         lab_tensor *folds = lab_graph_kfold(d.labels, o->folds, &frng);

@@ -553,7 +553,7 @@ int virgo_variance(lab_ctx *ctx, const virgo_opts *o)
     }
     if (!(g = lab_gnn_graph_new(nd_.edges, nd_.n, lab_ctx_device(ctx)))) goto out;
     lab_gnn_stats st;
-    if (lab_gnn_stats_from_features(&st, g, nd_.x, maxl) < 0) goto out;
+    if (virgo_stats(o, &st, g, nd_.x, maxl) < 0) goto out;
     int total = ni * nd * draws, done = 0;
     for (int i = 0; i < ni; i++)
         for (int d = 0; d < nd; d++)

@@ -51,6 +51,9 @@ static const lab_param params[] = {
     LAB_PARAM_ENUM("model", "decoder", "dot", "dot|mlp", "link decoder: <h_u, h_v> or an MLP on h_u * h_v"),
     LAB_PARAM_INT("model", "decoder_layers", "3", 1, 16, "link MLP decoder depth"),
     LAB_PARAM_ENUM("virgo", "mean", "harmonic", LAB_GNN_MEAN_CHOICES, "how virgo combines v^f and v^b"),
+    LAB_PARAM_ENUM("virgo", "operator", "gcn", "gcn|model",
+                   "propagation in S_f/S_b: the GCN operator for every model (the paper), or the model's own "
+                   "(GCN Â, GIN A + (1+eps) I, SAGE mean + root; not GAT)"),
     LAB_PARAM_INT("virgo", "classes", "0", 0, 1 << 20,
                   "C in v_L^b (0: node tasks the data set's classes, graph tasks the hidden width, link none)"),
     LAB_PARAM_BOOL("kaiming", "dgl_swap", "false", "kaiming_in uses 2/fan_out and kaiming_out 2/fan_in (DGL quirk)"),
@@ -63,6 +66,12 @@ static const lab_param params[] = {
     LAB_PARAM_INT("train", "step_size", "50", 1, 1000000, "epochs per lr step"),
     LAB_PARAM_FLOAT("train", "gamma", "0.5", 0, 1, "lr factor per step"),
     LAB_PARAM_FLOAT("train", "grad_clip", "0", 0, 1e9, NULL),
+    LAB_PARAM_INT("train", "batch_edges", "0", 0, 1e12,
+                  "link prediction: positive training edges per optimizer step, each step running the encoder on "
+                  "the whole graph as OGB's link scripts (0: every edge in one step)"),
+    LAB_PARAM_ENUM("eval", "metric", "auto", VIRGO_METRIC_CHOICES,
+                   "graph tasks: acc | rocauc | ap (mean over tasks, OGB); link: hits (ROC-AUC and Hits@K) | mrr "
+                   "(per-source negatives, ogbl-citation2); auto: the data set's OGB metric"),
     LAB_PARAM_INTS("eval", "hits_k", "20, 50", 1, 1 << 20, "link prediction: K of Hits@K"),
     LAB_PARAM_INTS("variance", "depths", "2, 4, 6, 8, 10, 12, 14, 16", 1, LAB_GNN_MAX_DEPTH, "depths L analysed"),
     LAB_PARAM_STRING("variance", "inits", "xavier, kaiming_in, kaiming_out, virgo_fwd, virgo_bwd, virgo",
@@ -111,6 +120,7 @@ static int read_opts(lab_ctx *ctx, virgo_opts *o)
     o->init_label = label;
     o->init.dgl_swap = lab_cfg_get_bool(c, "kaiming.dgl_swap");
     o->init.classes = lab_cfg_get_int(c, "virgo.classes");
+    o->op_model = lab_cfg_get_enum(c, "virgo.operator") == 1;
     o->dropout = (float)lab_cfg_get_float(c, "model.dropout");
     o->batchnorm = lab_cfg_get_bool(c, "model.batchnorm");
     o->heads = (int)lab_cfg_get_int(c, "model.heads");
@@ -138,7 +148,12 @@ static int read_opts(lab_ctx *ctx, virgo_opts *o)
         o->emb_dim = lab_cfg_get_int(c, "model.emb_dim");
         o->decoder_mlp = lab_cfg_get_enum(c, "model.decoder") == 1;
         o->decoder_layers = (int)lab_cfg_get_int(c, "model.decoder_layers");
-        o->n_hits = lab_cfg_get_ints(c, "eval.hits_k", &o->hits_k);
+        o->batch_edges = lab_cfg_get_int(c, "train.batch_edges");
+        o->metric = (virgo_metric)lab_cfg_get_enum(c, "eval.metric");
+        /* Hits@K is not computed under MRR: leave eval.hits_k unread so
+         * setting it is reported. */
+        if (o->metric != VIRGO_METRIC_MRR && !(o->metric == VIRGO_METRIC_AUTO && !strcmp(o->data, "ogbl-citation2")))
+            o->n_hits = lab_cfg_get_ints(c, "eval.hits_k", &o->hits_k);
     }
     if (graph) {
         o->folds = (int)lab_cfg_get_int(c, "data.folds");
@@ -150,12 +165,19 @@ static int read_opts(lab_ctx *ctx, virgo_opts *o)
         o->step_schedule = lab_cfg_get_enum(c, "train.lr_schedule") == 1;
         o->step_size = lab_cfg_get_int(c, "train.step_size");
         o->gamma = lab_cfg_get_float(c, "train.gamma");
+        o->metric = (virgo_metric)lab_cfg_get_enum(c, "eval.metric");
     }
     if (node || link || graph) o->split = lab_cfg_get_str(c, "data.split");
     return 0;
 }
 
 /* --- shared helpers ----------------------------------------------------------------------- */
+
+const char *virgo_metric_name(virgo_metric m)
+{
+    static const char *names[] = {"auto", "acc", "rocauc", "ap", "hits", "mrr"};
+    return m >= VIRGO_METRIC_AUTO && m <= VIRGO_METRIC_MRR ? names[m] : "?";
+}
 
 lab_gnn_model_cfg virgo_model_cfg(const virgo_opts *o, int64_t in, int64_t out)
 {
@@ -184,6 +206,14 @@ int virgo_plan_and_init(lab_ctx *ctx, const virgo_opts *o, lab_gnn_model *m, con
             snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%.6g", l > 1 ? ", " : "", plan.var[l]);
         lab_ctx_log(ctx, "%s variances v_1..v_%d: %s", o->init_label, plan.depth, buf);
     }
+    return 0;
+}
+
+int virgo_stats(const virgo_opts *o, lab_gnn_stats *st, lab_gnn_graph *g, const lab_tensor *x, int depth)
+{
+    if (!o->op_model) return lab_gnn_stats_from_features(st, g, x, depth);
+    if (lab_gnn_stats_from_features_arch(st, g, o->arch, o->gin_eps, x, depth) < 0)
+        return lab_error_prefix("virgo.operator = model: ");
     return 0;
 }
 
@@ -378,7 +408,7 @@ int virgo_node(lab_ctx *ctx, const virgo_opts *o)
     /* Statistics on the graph as loaded (directed arxiv stays directed, as the official code). */
     if (d.symmetrize && !(gs = lab_gnn_graph_new(d.edges, d.n, LAB_CPU))) goto out;
     lab_gnn_stats st;
-    if (lab_gnn_stats_from_features(&st, gs ? gs : g, d.x, o->layers) < 0) goto out;
+    if (virgo_stats(o, &st, gs ? gs : g, d.x, o->layers) < 0) goto out;
     lab_gnn_model_cfg mc = virgo_model_cfg(o, d.f, d.c);
     if (!(m = lab_gnn_model_new(&mc, p, "gnn", rng))) goto out;
     if (virgo_plan_and_init(ctx, o, m, &st, o->init.classes ? o->init.classes : d.c, rng) < 0) goto out;

@@ -4,6 +4,19 @@
 
 #include <lab/lab.h>
 
+/* eval.metric, in the order of its choices. The graph and link tasks
+ * resolve AUTO to the data set's OGB metric and reject choices of the other
+ * task (gc.c, link.c). */
+typedef enum {
+    VIRGO_METRIC_AUTO = 0,
+    VIRGO_METRIC_ACC,
+    VIRGO_METRIC_ROCAUC,
+    VIRGO_METRIC_AP,
+    VIRGO_METRIC_HITS,
+    VIRGO_METRIC_MRR
+} virgo_metric;
+#define VIRGO_METRIC_CHOICES "auto|acc|rocauc|ap|hits|mrr"
+
 /* Everything one trial reads from its configuration, once. */
 typedef struct virgo_opts {
     const char *task; /* node | link | graph | variance */
@@ -19,6 +32,7 @@ typedef struct virgo_opts {
     int layers;
     int64_t hidden;
     lab_gnn_init_cfg init;  /* kind, mean, dgl_swap; classes = virgo.classes as given (0 = task default) */
+    int op_model;           /* virgo.operator = model: statistics with the layer's own operator */
     const char *init_label; /* the row label: "xavier", ..., "virgo harmonic" */
     float dropout, readout_dropout;
     int batchnorm, heads, gin_learn_eps;
@@ -32,6 +46,8 @@ typedef struct virgo_opts {
     int step_schedule;
     const int64_t *hits_k;
     int n_hits;
+    virgo_metric metric;  /* graph and link tasks; AUTO until resolved */
+    int64_t batch_edges;  /* link: positive training edges per step, 0 = all */
 
     const char *table, *table_out;
     const char *table_cmd; /* the command the table's header names */
@@ -39,10 +55,17 @@ typedef struct virgo_opts {
 
 /* --- virgo.c ------------------------------------------------------------------ */
 
+/* "acc", "rocauc", "ap", "hits", "mrr" ("auto" for AUTO): the eval.metric
+ * choice, also the suffix of the test_<metric> result. */
+const char *virgo_metric_name(virgo_metric m);
+
 /* The Virgo plan for a model on a statistic graph; classes as the task
  * decided. Logs the variances. */
 int virgo_plan_and_init(lab_ctx *ctx, const virgo_opts *o, lab_gnn_model *m, const lab_gnn_stats *st, int64_t classes,
                         lab_rng *rng);
+/* S_f/S_b of x's row means on g to depth: the GCN operator, or with
+ * virgo.operator = model the model's own (lab_gnn_stats_from_features_arch). */
+int virgo_stats(const virgo_opts *o, lab_gnn_stats *st, lab_gnn_graph *g, const lab_tensor *x, int depth);
 /* Adam with the configured lr / weight decay. */
 lab_optim *virgo_optim(const virgo_opts *o, lab_params *p);
 /* A flat JSON record of this trial in its directory (virgo.json): the keys

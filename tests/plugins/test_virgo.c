@@ -452,3 +452,193 @@ Test(virgo, ogb_layouts_run_every_task)
     lab_plugin_unload(h);
     cleanup();
 }
+
+/* ogbl-citation2 (directed, MRR against per-source negatives, mini-batched
+ * training edges), ogbg-ppa (no node features) and ogbg-molpcba (average
+ * precision) in their real layouts, and the metric choices that cannot
+ * apply. */
+Test(virgo, ogb_mrr_featureless_graphs_and_average_precision)
+{
+    fresh();
+    lab_plugin_handle *h = load();
+    char dir[4096], text[2048], buf[8192], path[4400];
+    /* ogbl-citation2: 30 nodes, 60 directed edges; 3 negatives per positive. */
+    char *e = ring_edges(30, 0);
+    put("ogb/ogbl_citation2/raw/edge.csv", e);
+    put("ogb/ogbl_citation2/split/time/train_pos.csv", e);
+    free(e);
+    put("ogb/ogbl_citation2/raw/num-node-list.csv", "30\n");
+    put("ogb/ogbl_citation2/raw/num-edge-list.csv", "60\n");
+    buf[0] = '\0';
+    for (int i = 0; i < 30; i++) sprintf(buf + strlen(buf), "%d,%d\n", i % 3, i % 7);
+    put("ogb/ogbl_citation2/raw/node-feat.csv", buf);
+    put("ogb/ogbl_citation2/split/time/valid_pos.csv", "0,2\n5,9\n");
+    put("ogb/ogbl_citation2/split/time/valid_neg.csv", "0,11\n0,17\n0,25\n5,13\n5,21\n5,28\n");
+    put("ogb/ogbl_citation2/split/time/test_pos.csv", "10,12\n14,20\n");
+    put("ogb/ogbl_citation2/split/time/test_neg.csv", "10,1\n10,22\n10,27\n14,3\n14,7\n14,26\n");
+    const char *cit = "[task]\nname = link\n[data]\nname = ogbl-citation2\nroot = %s/ogb\nnormalize = false\n"
+                      "[model]\nlayers = 2\nhidden = 8\ndecoder = mlp\ninit = virgo_fwd\n"
+                      "[train]\nepochs = 3\nbatch_edges = 16\n%s";
+    snprintf(text, sizeof text, cit, tmp, "");
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "citation2: %s", lab_error());
+    snprintf(path, sizeof path, "%s/virgo.json", dir);
+    double mrr = json_num(path, "test_mrr");
+    cr_assert(mrr >= 25 && mrr <= 100, "MRR with 3 negatives lies in [25, 100]%%, got %g", mrr);
+    cr_assert(isnan(json_num(path, "test_auc")), "no ROC-AUC under MRR");
+    /* Hits@K is not computed under MRR: setting it is reported. */
+    snprintf(text, sizeof text, cit, tmp, "[eval]\nhits_k = 1\n");
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_CONFIG_ERROR);
+    lt_assert_error_contains("eval.hits_k");
+    /* A negative whose source is not its positive's. */
+    put("ogb/ogbl_citation2/split/time/test_neg.csv", "10,1\n10,22\n10,27\n14,3\n13,7\n14,26\n");
+    snprintf(text, sizeof text, cit, tmp, "");
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_FAILED);
+    lt_assert_error_contains("test_neg line 5 has source 13 but belongs to positive 1, whose source is 14");
+    put("ogb/ogbl_citation2/split/time/test_neg.csv", "10,1\n10,22\n10,27\n14,3\n14,7\n");
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_FAILED);
+    lt_assert_error_contains("needs m negatives per positive in test_neg (2 positives, 5 negatives");
+    snprintf(text, sizeof text, cit, tmp, "[eval]\nmetric = ap\n");
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_FAILED);
+    lt_assert_error_contains("eval.metric = ap does not apply to link prediction");
+
+    /* ogbg-ppa: 12 graphs of 5 nodes, 3 classes, no node-feat file. */
+    char nodes[1024] = "", ne[1024] = "", lab[1024] = "";
+    buf[0] = '\0';
+    for (int g = 0; g < 12; g++) {
+        /* class c: a path with c extra chords, so the structure carries the label */
+        int c = g % 3;
+        sprintf(buf + strlen(buf), "0,1\n1,2\n2,3\n3,4\n");
+        for (int k = 0; k < c; k++) sprintf(buf + strlen(buf), "0,%d\n", k + 2);
+        sprintf(nodes + strlen(nodes), "5\n");
+        sprintf(ne + strlen(ne), "%d\n", 4 + c);
+        sprintf(lab + strlen(lab), "%d\n", c);
+    }
+    put("ogb/ogbg_ppa/raw/edge.csv", buf);
+    put("ogb/ogbg_ppa/raw/num-node-list.csv", nodes);
+    put("ogb/ogbg_ppa/raw/num-edge-list.csv", ne);
+    put("ogb/ogbg_ppa/raw/graph-label.csv", lab);
+    put("ogb/ogbg_ppa/split/species/train.csv", "0\n1\n2\n3\n4\n5\n6\n7\n");
+    put("ogb/ogbg_ppa/split/species/valid.csv", "8\n9\n");
+    put("ogb/ogbg_ppa/split/species/test.csv", "10\n11\n");
+    const char *ppa = "[task]\nname = graph\n[data]\nname = ogbg-ppa\nroot = %s/ogb\nbatch_size = 4\nstat_graphs = 4\n"
+                      "[model]\narch = %s\nlayers = 2\nhidden = 8\nbatchnorm = true\npool = mean\ninit = virgo_fwd\n"
+                      "[train]\nepochs = 2\n%s";
+    for (int a = 0; a < 2; a++) {
+        snprintf(text, sizeof text, ppa, tmp, a ? "gin" : "gcn", "");
+        cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "ogbg-ppa %d: %s", a, lab_error());
+        snprintf(path, sizeof path, "%s/results.csv", dir);
+        char *r = slurp(path);
+        cr_assert(r && strstr(r, "test_acc"), "ogbg-ppa reports accuracy: %s", r ? r : "(none)");
+        free(r);
+        snprintf(path, sizeof path, "%s/virgo.json", dir);
+        double acc = json_num(path, "fold_0");
+        cr_assert(acc >= 0 && acc <= 100, "accuracy %g", acc);
+    }
+    snprintf(text, sizeof text, ppa, tmp, "gin", "[eval]\nmetric = rocauc\n");
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_FAILED);
+    lt_assert_error_contains("eval.metric = rocauc does not apply to ogbg-ppa (single label): use acc");
+
+    /* ogbg-molpcba: 12 molecules, 2 tasks with missing labels: AP by default. */
+    char feats[4096] = "";
+    buf[0] = nodes[0] = ne[0] = lab[0] = '\0';
+    for (int g = 0; g < 12; g++) {
+        sprintf(buf + strlen(buf), "0,1\n1,2\n2,3\n");
+        sprintf(nodes + strlen(nodes), "4\n");
+        sprintf(ne + strlen(ne), "3\n");
+        for (int i = 0; i < 4; i++) sprintf(feats + strlen(feats), "%d,%d\n", (g + i) % 3, g % 2);
+        sprintf(lab + strlen(lab), g % 4 == 3 ? "%d,\n" : "%d,%d\n", g % 2, (g / 2) % 2);
+    }
+    put("ogb/ogbg_molpcba/raw/edge.csv", buf);
+    put("ogb/ogbg_molpcba/raw/num-node-list.csv", nodes);
+    put("ogb/ogbg_molpcba/raw/num-edge-list.csv", ne);
+    put("ogb/ogbg_molpcba/raw/node-feat.csv", feats);
+    put("ogb/ogbg_molpcba/raw/graph-label.csv", lab);
+    put("ogb/ogbg_molpcba/split/scaffold/train.csv", "0\n1\n2\n3\n4\n5\n6\n7\n");
+    put("ogb/ogbg_molpcba/split/scaffold/valid.csv", "8\n9\n");
+    put("ogb/ogbg_molpcba/split/scaffold/test.csv", "10\n11\n");
+    const char *pcba = "[task]\nname = graph\n[data]\nname = ogbg-molpcba\nroot = %s/ogb\nbatch_size = 4\n"
+                       "stat_graphs = 4\n[model]\narch = gin\nlayers = 2\nhidden = 8\nbatchnorm = true\npool = mean\n"
+                       "init = virgo\n[virgo]\nclasses = 8\n[train]\nepochs = 2\n%s";
+    snprintf(text, sizeof text, pcba, tmp, "");
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "molpcba: %s", lab_error());
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    char *r = slurp(path);
+    cr_assert(r && strstr(r, "test_ap") && !strstr(r, "test_rocauc"), "molpcba reports AP: %s", r ? r : "(none)");
+    free(r);
+    snprintf(path, sizeof path, "%s/virgo.json", dir);
+    double ap = json_num(path, "fold_0");
+    cr_assert(ap > 0 && ap <= 100, "AP %g", ap);
+    snprintf(text, sizeof text, pcba, tmp, "[eval]\nmetric = acc\n");
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_FAILED);
+    lt_assert_error_contains("eval.metric = acc does not apply to ogbg-molpcba (binary tasks): use rocauc or ap");
+    lab_plugin_unload(h);
+    cleanup();
+}
+
+/* Link training in shuffled steps of train.batch_edges on Planetoid
+ * (negatives among the training graph's non-edges), and mrr where no
+ * per-source negatives exist. */
+Test(virgo, link_prediction_edge_batches)
+{
+    if (!have_data("cora")) cr_skip_test("cora not found: %s", lab_error());
+    fresh();
+    lab_plugin_handle *h = load();
+    char dir[4096], path[4400];
+    cr_assert_eq(run_text(h,
+                          "[task]\nname = link\n[model]\nlayers = 2\nhidden = 16\ninit = virgo_fwd\n"
+                          "[train]\nepochs = 3\nbatch_edges = 1000\n[eval]\nhits_k = 20\n",
+                          dir, sizeof dir),
+                 LAB_RUN_OK, "%s", lab_error());
+    snprintf(path, sizeof path, "%s/virgo.json", dir);
+    double auc = json_num(path, "test_auc");
+    cr_assert(auc > 50 && auc <= 100, "test ROC-AUC %g after 3 epochs of 5 steps", auc);
+    cr_assert_eq(run_text(h, "[task]\nname = link\n[train]\nepochs = 1\n[eval]\nmetric = mrr\n", dir, sizeof dir),
+                 LAB_RUN_FAILED);
+    lt_assert_error_contains("eval.metric = mrr needs per-source negatives");
+    lab_plugin_unload(h);
+    cleanup();
+}
+
+/* The line "<init> variances v_1..v_L: ..." of a run's log. */
+static void variances_line(const char *dir, char *out, size_t len)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/log.txt", dir);
+    char *s = slurp(path);
+    cr_assert_not_null(s, "missing %s", path);
+    char *p = strstr(s, "variances v_1");
+    cr_assert_not_null(p, "no variances in %s", path);
+    size_t n = strcspn(p, "\n");
+    snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), p);
+    free(s);
+}
+
+/* virgo.operator = model: GCN keeps the default statistics, SAGE and GIN
+ * get their own (different variances), GAT is refused. */
+Test(virgo, model_operator_statistics)
+{
+    if (!have_data("cora")) cr_skip_test("cora not found: %s", lab_error());
+    fresh();
+    lab_plugin_handle *h = load();
+    char dir[4096], text[1024], a[256], b[256];
+    const char *fmt = "[task]\nname = node\n[model]\narch = %s\nlayers = 3\ninit = virgo\n[virgo]\noperator = %s\n"
+                      "[train]\nepochs = 1\n";
+    const char *arch[3] = {"gcn", "sage", "gin"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(text, sizeof text, fmt, arch[i], "gcn");
+        cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "%s: %s", arch[i], lab_error());
+        variances_line(dir, a, sizeof a);
+        snprintf(text, sizeof text, fmt, arch[i], "model");
+        cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_OK, "%s model: %s", arch[i], lab_error());
+        variances_line(dir, b, sizeof b);
+        if (i == 0)
+            cr_assert_str_eq(a, b, "GCN's own operator is Â");
+        else
+            cr_assert_str_neq(a, b, "%s: the model operator must change the variances", arch[i]);
+    }
+    snprintf(text, sizeof text, fmt, "gat", "model");
+    cr_assert_eq(run_text(h, text, dir, sizeof dir), LAB_RUN_FAILED);
+    lt_assert_error_contains("virgo.operator = model: gnn_stats: the model operator is not defined for GAT");
+    lab_plugin_unload(h);
+    cleanup();
+}

@@ -1,8 +1,10 @@
 /* Metrics against hand-computed cases and numbers computed once in Python
  * (numpy 1.24; sklearn is not installed, so ROC-AUC's reference is
  * sklearn's own algorithm — roc_curve thresholds at distinct scores, then
- * the trapezoid rule — written out in numpy; Hits@K and MRR follow
+ * the trapezoid rule — written out in numpy; average precision by hand
+ * from sklearn's definition; Hits@K and MRR follow
  * ogb/linkproppred/evaluate.py). */
+#include <math.h>
 #include <string.h>
 
 #include "labtest.h"
@@ -97,6 +99,59 @@ Test(metrics, roc_auc_multitask_skips_missing_and_one_class_tasks)
     float none[5 * 2] = {1, 1, 1, 1, 1, 1, NAN, 1, 1, 1};
     cr_assert(isnan(lab_metric_roc_auc_multitask(s, none, 5, 2)));
     lt_assert_error_contains("no task has both positive and negative labels");
+}
+
+/* Average precision, hand-computed (sklearn's step-wise definition:
+ * Σ (R_k − R_{k−1}) P_k over the distinct scores, descending). */
+Test(metrics, average_precision_known_values_and_ties)
+{
+    /* sklearn's documented example: 1/2 * 1 + 1/2 * 2/3 = 0.8333... */
+    float s1[4] = {0.1f, 0.4f, 0.35f, 0.8f};
+    int64_t y1[4] = {0, 0, 1, 1};
+    cr_assert_float_eq(lab_metric_average_precision(s1, y1, 4), 5.0 / 6.0, 1e-15);
+    /* P = 3 of 6: 1/3 * 1 + 1/3 * 2/3 + 1/3 * 3/4 = 29/36 */
+    float s2[6] = {0.9f, 0.8f, 0.7f, 0.6f, 0.5f, 0.4f};
+    int64_t y2[6] = {1, 0, 1, 1, 0, 0};
+    cr_assert_float_eq(lab_metric_average_precision(s2, y2, 6), 29.0 / 36.0, 1e-15);
+    /* A tie enters as one threshold: {0.5: two positives, one negative}
+     * gives 2/3 * 2/3, then 0.1 gives 1/3 * 3/4: 25/36. Item by item it
+     * would be 23/36 (negative first) or 29/36 (positives first). */
+    float s3[4] = {0.5f, 0.5f, 0.5f, 0.1f};
+    int64_t y3[4] = {1, 0, 1, 1};
+    cr_assert_float_eq(lab_metric_average_precision(s3, y3, 4), 25.0 / 36.0, 1e-15);
+    int64_t all[4] = {1, 1, 1, 1};
+    cr_assert_float_eq(lab_metric_average_precision(s3, all, 4), 1.0, 1e-15);
+    int64_t none[4] = {0, 0, 0, 0};
+    cr_assert(isnan(lab_metric_average_precision(s3, none, 4)));
+    lt_assert_error_contains("average_precision: needs a positive label");
+    int64_t bad[4] = {0, 2, 1, 0};
+    cr_assert(isnan(lab_metric_average_precision(s3, bad, 4)));
+    lt_assert_error_contains("average_precision: label 2 at position 1 is not 0 or 1");
+    lab_scope_begin();
+    lab_tensor *ts = lab_tensor_from_f32(s1, 1, (int64_t[]){4});
+    lab_tensor *ty = lab_tensor_from_data(LAB_I64, 1, (int64_t[]){4}, y1, LAB_CPU);
+    cr_assert_float_eq(lab_metric_average_precision_t(ts, ty), 5.0 / 6.0, 1e-15);
+    lab_scope_end();
+}
+
+Test(metrics, average_precision_multitask_ogb_convention)
+{
+    /* task 0: sklearn's example plus a NaN-labelled row scoring highest
+     * (ignored): 5/6. task 1: labelled rows (0.2, 0), (0.6, 1), (0.7, 0),
+     * (0.1, 1): 1/2 * 1/2 + 1/2 * 2/4 = 1/2. task 2: no positive among its
+     * labels, skipped. Mean 2/3. */
+    float s[5 * 3] = {0.1f, 0.2f, 0.5f, 0.4f, 0.9f, 0.5f, 0.35f, 0.6f, 0.5f, 0.8f, 0.7f, 0.5f, 0.99f, 0.1f, 0.5f};
+    float y[5 * 3] = {0, 0, 0, 0, NAN, 0, 1, 1, NAN, 1, 0, 0, NAN, 1, 0};
+    cr_assert_float_eq(lab_metric_average_precision_multitask(s, y, 5, 3), 2.0 / 3.0, 1e-15);
+    /* the NaN row of task 0 counted as a positive would change it */
+    y[4 * 3] = 1;
+    cr_assert(fabs(lab_metric_average_precision_multitask(s, y, 5, 3) - 2.0 / 3.0) > 1e-3);
+    float none[2 * 1] = {1, 1};
+    cr_assert(isnan(lab_metric_average_precision_multitask(s, none, 2, 1)));
+    lt_assert_error_contains("average_precision_multitask: no task has both positive and negative labels");
+    float three[2 * 1] = {1, 3};
+    cr_assert(isnan(lab_metric_average_precision_multitask(s, three, 2, 1)));
+    lt_assert_error_contains("average_precision_multitask: label at row 1, task 0 is not 0, 1 or NaN");
 }
 
 Test(metrics, hits_at_k_ogb_convention)

@@ -1,5 +1,6 @@
 /* CSR matrices, spmm and the segment ops, against dense and plain C
  * references (kernels/cpu/ref_index.c). */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,6 +218,67 @@ Test(sparse, spmm_bad_inputs)
     lab_csr_release(NULL);
     cr_assert_null(lab_csr_retain(NULL));
     cr_assert_null(lab_csr_to(NULL, LAB_CPU));
+    lab_scope_end();
+}
+
+/* The CPU kernel works in blocks of 64 columns, four nonzeros at a time,
+ * over parts of equal nnz taken by a variable number of threads. Whatever
+ * the blocking, unrolling and thread count, each element must be the plain
+ * float sum in nonzero order: widths around the block size, rows of 0..11
+ * nonzeros (every unroll remainder), one row holding a third of the
+ * nonzeros, serial (small f) and parallel sizes. */
+Test(sparse, spmm_blocked_kernel_bitwise_equals_serial_loop)
+{
+    lab_scope_begin();
+    const lab_backend *be = lab_backend_cpu();
+    int64_t rows = 700, cols = 300, cap = 12 * rows + 2000, nnz = 0;
+    int64_t *rowptr = malloc((size_t)(rows + 1) * sizeof *rowptr), *colind = malloc((size_t)cap * sizeof *colind);
+    float *vals = malloc((size_t)cap * sizeof *vals);
+    lab_rng r = lab_rng_make(120, 0);
+    rowptr[0] = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t deg = i == 350 ? 2000 : i % 12;
+        for (int64_t k = 0; k < deg; k++) {
+            colind[nnz] = (int64_t)lab_rng_next_below(&r, (uint64_t)cols);
+            vals[nnz++] = (float)(lab_rng_next_uniform(&r) * 2 - 1);
+        }
+        rowptr[i + 1] = nnz;
+    }
+    const int64_t widths[] = {1, 3, 16, 63, 64, 65, 130, 200};
+    const int threads[] = {1, 2, 3, 8};
+    int saved = omp_get_max_threads();
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        int64_t f = widths[wi];
+        lab_tensor *x = lt_randn(121 + wi, 2, (int64_t[]){cols, f});
+        const float *xv = lab_tensor_f32(x);
+        float *want = malloc((size_t)(rows * f) * sizeof *want), *got = malloc((size_t)(rows * f) * sizeof *got);
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t c = 0; c < f; c++) {
+                float s = 0.0f;
+                for (int64_t k = rowptr[i]; k < rowptr[i + 1]; k++) s += vals[k] * xv[colind[k] * f + c];
+                want[i * f + c] = s;
+            }
+        for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++) {
+            omp_set_num_threads(threads[ti]);
+            memset(got, 0xff, (size_t)(rows * f) * sizeof *got); /* NaN: every element must be written */
+            be->spmm(rows, cols, f, rowptr, colind, vals, xv, got);
+            for (int64_t i = 0; i < rows * f; i++)
+                cr_assert(memcmp(&got[i], &want[i], sizeof *got) == 0, "f %lld, %d threads, row %lld col %lld: %g vs %g",
+                          (long long)f, threads[ti], (long long)(i / f), (long long)(i % f), got[i], want[i]);
+        }
+        omp_set_num_threads(saved);
+        /* and the serial loop is the double-accumulating reference up to
+         * float rounding (the 2000-term row needs the looser atol) */
+        float *rf = malloc((size_t)(rows * f) * sizeof *rf);
+        lab_ref_spmm(rows, cols, f, rowptr, colind, vals, xv, rf);
+        lt_assert_close(want, rf, rows * f, 1e-3, 1e-4);
+        free(rf);
+        free(want);
+        free(got);
+    }
+    free(rowptr);
+    free(colind);
+    free(vals);
     lab_scope_end();
 }
 

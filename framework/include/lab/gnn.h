@@ -312,6 +312,30 @@ lab_tensor *lab_gnn_model_forward_probed(const lab_gnn_model *m, lab_gnn_graph *
  * second moment E[y²] the variance analysis reports. NAN on error. */
 double lab_gnn_mean_square(const lab_tensor *t);
 
+/* --- statistics with a layer's own operator (virgo.operator = model) -------------- */
+
+/* S_f(k) and S_b(k) of brief §2 with the propagation of an `arch` layer in
+ * place of Â: a generalisation (the paper's code always uses Â; so does
+ * lab_gnn_stats_compute). Each is the exact energy profile of a linear stack
+ * y = M h Wᵀ with independent zero-mean weights, input x̄ 1ᵀ (forward) or
+ * output gradient 1 1ᵀ (backward), so lab_gnn_init_plan_make's formulas
+ * apply unchanged:
+ *   GCN   M = Â                      S_f(k) = ||M^k x̄||²,  S_b(k) = ||(Mᵀ)^k 1||²
+ *   GIN   M = A + (1 + gin_eps) I    (the sum aggregation before the MLP's first
+ *                                     Linear; gin_eps = ε at initialisation), same forms
+ *   SAGE  P = D_in^-1 A (in-neighbour mean; isolated rows 0) plus the root
+ *         term's independent weight: S_f(k) = Σ_j C(k, j) ||P^j x̄||²,
+ *                                    S_b(k) = Σ_j C(k, j) ||(Pᵀ)^j 1||²
+ *   GAT   not defined (attention depends on the weights): an error.
+ * S_b propagates by the transpose, as gradients do; for GCN on an undirected
+ * graph that equals the default statistics. Float64 on the host; g's
+ * neighbour-sum operator is built if it was not. xbar NULL: S_b only. */
+int lab_gnn_stats_compute_arch(lab_gnn_stats *st, lab_gnn_graph *g, lab_gnn_arch arch, double gin_eps,
+                               const double *xbar, int depth);
+/* The same from node features x f32 [N, m_0] (x̄ = row means). */
+int lab_gnn_stats_from_features_arch(lab_gnn_stats *st, lab_gnn_graph *g, lab_gnn_arch arch, double gin_eps,
+                                     const lab_tensor *x, int depth);
+
 #ifdef __cplusplus
 }
 #endif

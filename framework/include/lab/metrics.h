@@ -45,6 +45,17 @@ double lab_metric_roc_auc(const float *scores, const int64_t *labels, int64_t n)
  * their mean (an error when no task qualifies). */
 double lab_metric_roc_auc_multitask(const float *scores, const float *labels, int64_t n, int64_t tasks);
 
+/* Average precision of scores against labels (0 or 1), as
+ * sklearn.metrics.average_precision_score: the distinct scores in
+ * decreasing order are the thresholds (tied scores enter together), and
+ * AP = Σ (R_k − R_{k−1}) P_k over them, with recall R_k and precision P_k
+ * at threshold k (no interpolation). Needs at least one positive. */
+double lab_metric_average_precision(const float *scores, const int64_t *labels, int64_t n);
+/* OGB's multi-task AP (ogbg-molpcba): as lab_metric_roc_auc_multitask —
+ * NAN labels are missing, tasks without both classes among their labelled
+ * rows are skipped, the result is the mean AP of the rest. */
+double lab_metric_average_precision_multitask(const float *scores, const float *labels, int64_t n, int64_t tasks);
+
 /* OGB's Hits@K (ogbl-*): the fraction of positive scores strictly greater
  * than the K-th highest negative score; 1 when there are fewer than K
  * negatives (as the OGB evaluator). */
@@ -79,6 +90,8 @@ double lab_metric_accuracy_t(const lab_tensor *logits_or_pred, const lab_tensor 
 double lab_metric_topk_accuracy_t(const lab_tensor *logits, const lab_tensor *labels, int64_t k);
 /* scores f32 [n]; labels i64/i32 [n] or f32 [n] of 0/1. */
 double lab_metric_roc_auc_t(const lab_tensor *scores, const lab_tensor *labels);
+/* scores f32 [n]; labels i64/i32 [n] or f32 [n] of 0/1. */
+double lab_metric_average_precision_t(const lab_tensor *scores, const lab_tensor *labels);
 /* pos f32 [npos], neg f32 [nneg]. */
 double lab_metric_hits_at_k_t(const lab_tensor *pos, const lab_tensor *neg, int64_t k);
 /* pos f32 [n], neg f32 [n, m]. */
