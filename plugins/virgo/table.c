@@ -5,7 +5,6 @@
  * summarised as mean ± std, and written next to the brief's reference numbers
  * with its pass criteria (§5) checked per row. The criteria are also logged.
  */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,96 +38,37 @@ static double rec_get(const rec *r, const char *name)
     return NAN;
 }
 
-/* A flat JSON object of strings, numbers and nulls (what virgo_record writes). */
-static int parse_rec(const char *s, rec *r)
-{
-    memset(r, 0, sizeof *r);
-    const char *p = strchr(s, '{');
-    if (!p) return -1;
-    p++;
-    for (;;) {
-        while (*p == ' ' || *p == ',' || *p == '\n') p++;
-        if (*p == '}') return 0;
-        if (*p != '"') return -1;
-        const char *k = ++p;
-        while (*p && *p != '"') p++;
-        if (!*p) return -1;
-        char key[32];
-        snprintf(key, sizeof key, "%.*s", (int)(p - k), k);
-        p++;
-        while (*p == ' ' || *p == ':') p++;
-        if (*p == '"') {
-            const char *v = ++p;
-            while (*p && *p != '"') p++;
-            if (!*p) return -1;
-            int len = (int)(p - v);
-            char *dst = !strcmp(key, "task")   ? r->task
-                        : !strcmp(key, "data") ? r->data
-                        : !strcmp(key, "arch") ? r->arch
-                        : !strcmp(key, "init") ? r->init
-                                               : NULL;
-            size_t cap = !strcmp(key, "task")   ? sizeof r->task
-                         : !strcmp(key, "data") ? sizeof r->data
-                         : !strcmp(key, "arch") ? sizeof r->arch
-                                                : sizeof r->init;
-            if (dst) snprintf(dst, cap, "%.*s", len, v);
-            p++;
-        } else {
-            char *end;
-            double v = NAN;
-            if (!strncmp(p, "null", 4))
-                end = (char *)p + 4;
-            else
-                v = strtod(p, &end);
-            if (end == p) return -1;
-            p = end;
-            if (!strcmp(key, "dgl_swap"))
-                r->dgl_swap = (int)v;
-            else if (!strcmp(key, "layers"))
-                r->layers = (int)v;
-            else if (r->nv < MAX_VALS && strcmp(key, "hidden") && strcmp(key, "seed")) {
-                snprintf(r->names[r->nv], sizeof r->names[0], "%s", key);
-                r->vals[r->nv++] = v;
-            }
-        }
-    }
-}
-
-static int add_file(recs *rs, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    if (rs->n == rs->cap) {
-        int cap = rs->cap ? 2 * rs->cap : 64;
-        rec *r = realloc(rs->r, (size_t)cap * sizeof *r);
-        if (!r) return lab_error_set("virgo table: out of host memory");
-        rs->r = r, rs->cap = cap;
-    }
-    if (parse_rec(buf, &rs->r[rs->n]) < 0) return lab_error_set("virgo table: %s is not a virgo record", path);
-    rs->n++;
-    return 0;
-}
-
 static int gather(const char *run_dir, recs *rs)
 {
-    char path[4400];
-    snprintf(path, sizeof path, "%s/virgo.json", run_dir);
-    if (add_file(rs, path) < 0) return -1;
-    DIR *d = opendir(run_dir);
-    if (!d) return lab_error_set("virgo table: cannot list %s", run_dir);
-    struct dirent *de;
-    int rc = 0;
-    while (rc == 0 && (de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s/virgo.json", run_dir, de->d_name);
-        rc = add_file(rs, path);
+    lab_record *all;
+    int n;
+    if (lab_record_gather(run_dir, "virgo.json", &all, &n) < 0) return -1;
+    rs->r = n ? calloc((size_t)n, sizeof *rs->r) : NULL;
+    if (n && !rs->r) {
+        lab_record_free_all(all, n);
+        return lab_error_set("virgo table: out of host memory");
     }
-    closedir(d);
-    return rc;
+    rs->n = rs->cap = n;
+    for (int i = 0; i < n; i++) {
+        rec *r = &rs->r[i];
+        const lab_record *a = &all[i];
+        const char *v;
+        snprintf(r->task, sizeof r->task, "%s", (v = lab_record_str(a, "task")) ? v : "");
+        snprintf(r->data, sizeof r->data, "%s", (v = lab_record_str(a, "data")) ? v : "");
+        snprintf(r->arch, sizeof r->arch, "%s", (v = lab_record_str(a, "arch")) ? v : "");
+        snprintf(r->init, sizeof r->init, "%s", (v = lab_record_str(a, "init")) ? v : "");
+        r->dgl_swap = (int)lab_record_num(a, "dgl_swap");
+        r->layers = (int)lab_record_num(a, "layers");
+        for (int k = 0; k < a->n && r->nv < MAX_VALS; k++) {
+            if (a->str[k] || !strcmp(a->key[k], "dgl_swap") || !strcmp(a->key[k], "layers") ||
+                !strcmp(a->key[k], "hidden") || !strcmp(a->key[k], "seed"))
+                continue;
+            snprintf(r->names[r->nv], sizeof r->names[0], "%s", a->key[k]);
+            r->vals[r->nv++] = a->num[k];
+        }
+    }
+    lab_record_free_all(all, n);
+    return 0;
 }
 
 /* --- summaries ------------------------------------------------------------------------ */
@@ -489,12 +429,7 @@ int virgo_table_maybe_write(lab_ctx *ctx, const virgo_opts *o)
     if (!strcmp(o->table, "none") || !strcmp(o->table, "variance")) return 0;
     int ntrials, t = lab_ctx_trial(ctx, &ntrials, NULL, NULL);
     if (t != ntrials - 1) return 0;
-    char run_dir[4096];
-    snprintf(run_dir, sizeof run_dir, "%s", lab_ctx_dir(ctx));
-    if (ntrials > 1) {
-        char *slash = strrchr(run_dir, '/');
-        if (slash) *slash = '\0';
-    }
+    const char *run_dir = lab_ctx_run_dir(ctx);
     recs rs = {0};
     if (gather(run_dir, &rs) < 0) {
         free(rs.r);

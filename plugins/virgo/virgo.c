@@ -225,30 +225,25 @@ lab_optim *virgo_optim(const virgo_opts *o, lab_params *p)
     return lab_optim_new(&oc, p);
 }
 
-static void json_str(FILE *f, const char *k, const char *v) { fprintf(f, "\"%s\": \"%s\", ", k, v); }
 
 int virgo_record(lab_ctx *ctx, const virgo_opts *o, const lab_kv *res, int nres)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/virgo.json", lab_ctx_dir(ctx));
-    FILE *f = fopen(path, "w");
-    if (!f) return lab_error_set("virgo: cannot write %s", path);
-    fputc('{', f);
-    json_str(f, "task", o->task);
-    json_str(f, "data", o->data);
-    json_str(f, "arch", (const char *[]){"gcn", "sage", "gin", "gat"}[o->arch]);
-    json_str(f, "init", o->init_label);
-    fprintf(f, "\"dgl_swap\": %d, \"layers\": %d, \"hidden\": %lld, \"seed\": %llu", o->init.dgl_swap, o->layers,
-            (long long)o->hidden, (unsigned long long)lab_ctx_seed(ctx));
-    for (int i = 0; i < nres; i++) {
-        if (isfinite(res[i].value))
-            fprintf(f, ", \"%s\": %.10g", res[i].name, res[i].value);
-        else
-            fprintf(f, ", \"%s\": null", res[i].name);
-    }
-    fputs("}\n", f);
-    if (fclose(f) != 0) return lab_error_set("virgo: cannot write %s", path);
-    return 0;
+    lab_record r;
+    lab_record_init(&r);
+    int rc = lab_record_add_str(&r, "task", o->task);
+    if (rc == 0) rc = lab_record_add_str(&r, "data", o->data);
+    if (rc == 0) rc = lab_record_add_str(&r, "arch", (const char *[]){"gcn", "sage", "gin", "gat"}[o->arch]);
+    if (rc == 0) rc = lab_record_add_str(&r, "init", o->init_label);
+    if (rc == 0) rc = lab_record_add_num(&r, "dgl_swap", o->init.dgl_swap);
+    if (rc == 0) rc = lab_record_add_num(&r, "layers", o->layers);
+    if (rc == 0) rc = lab_record_add_num(&r, "hidden", (double)o->hidden);
+    if (rc == 0) rc = lab_record_add_num(&r, "seed", (double)lab_ctx_seed(ctx));
+    for (int i = 0; i < nres && rc == 0; i++) rc = lab_record_add_num(&r, res[i].name, res[i].value);
+    if (rc == 0) rc = lab_record_write(path, &r);
+    lab_record_clear(&r);
+    return rc;
 }
 
 /* --- node classification ----------------------------------------------------------------- */
