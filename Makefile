@@ -176,7 +176,8 @@ quickstart: deps ## install deps, build, run a real experiment end to end, print
 	@$(MAKE) --no-print-directory all
 	@./tools/quickstart.sh
 
-data: ## put the data sets in data/ (from $$LAB_DATA_MIRROR, ../shared/data or system packages)
+data: deps ## put the data sets in data/ (from $$LAB_DATA_MIRROR, ../shared/data or system packages); builds first (pal's clips are made by its plugin)
+	@$(MAKE) --no-print-directory all
 	@./tools/data.sh
 
 install: all ## install headers, liblab, labrun, plugins and lab.pc under PREFIX
