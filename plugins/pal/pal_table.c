@@ -38,9 +38,11 @@ static void eval_cols(const pal_eval *e, double *v)
 int pal_record(lab_ctx *ctx, const char *variant, const pal_eval *val, const pal_eval *test)
 {
     char path[1200];
+    char tmp[1300];
     snprintf(path, sizeof path, "%s/pal.tsv", lab_ctx_dir(ctx));
-    FILE *f = fopen(path, "w");
-    if (!f) return lab_error_set("pal: cannot write %s", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path); /* a killed trial leaves no half record for the table */
+    FILE *f = fopen(tmp, "w");
+    if (!f) return lab_error_set("pal: cannot write %s", tmp);
     double v[NCOL];
     eval_cols(test, v);
     fprintf(f, "variant\t%s\nseed\t%llu\nval_closed\t%.6f\ntest_closed\t%.6f\ncompose\t%.6f\n", variant,
@@ -48,7 +50,10 @@ int pal_record(lab_ctx *ctx, const char *variant, const pal_eval *val, const pal
             100 * test->acc[PAL_Q_COMPOSE]);
     fprintf(f, "loss_first\t%.6f\nloss_last\t%.6f\n", test->first_loss, test->final_loss);
     for (int c = 0; c < NCOL; c++) fprintf(f, "%s\t%.6f\n", COLS[c], v[c]);
-    fclose(f);
+    if (ferror(f) | (fclose(f) != 0) || rename(tmp, path) != 0) {
+        remove(tmp);
+        return lab_error_set("pal: cannot write %s", path);
+    }
     for (int c = 0; c < NCOL; c++)
         if (c < COL_PHRASE || isfinite(v[c])) lab_ctx_result(ctx, COLS[c], v[c]); /* no phrase rows without word clips */
     lab_ctx_result(ctx, "val_closed", 100 * val->closed_mean);
@@ -316,8 +321,10 @@ int pal_table_write(lab_ctx *ctx, const char *table, const char *out, const char
     int n = 0, ntr = gather_rows(dir, rows, &n);
     if (n == 0) return lab_error_set("pal: no trial results (pal.tsv) under %s", dir);
     qsort(rows, (size_t)n, sizeof rows[0], cmp_row);
-    FILE *f = fopen(out, "w");
-    if (!f) return lab_error_set("pal: cannot write %s", out);
+    char tmp[1300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out); /* the old table stays until the new one is complete */
+    FILE *f = fopen(tmp, "w");
+    if (!f) return lab_error_set("pal: cannot write %s", tmp);
     int abl = strcmp(table, "ablation") == 0;
     fprintf(f, "# PAL — Table %s (%s), scaled-down reproduction\n\n", abl ? "A" : "B",
             abl ? "integration ablation" : "encoder combinations under LAL at s*");
@@ -372,7 +379,10 @@ int pal_table_write(lab_ctx *ctx, const char *table, const char *out, const char
             claim(f, &rep, &tot, "ensemble beats the best single encoder", -1, "rows missing.");
         fprintf(f, "\n%d of %d testable claims reproduced.\n", rep, tot);
     }
-    fclose(f);
+    if (ferror(f) | (fclose(f) != 0) || rename(tmp, out) != 0) {
+        remove(tmp);
+        return lab_error_set("pal: cannot write %s", out);
+    }
     if (ctx) lab_ctx_log(ctx, "pal: wrote %s", out);
     return 0;
 }
