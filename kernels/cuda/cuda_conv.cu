@@ -7,10 +7,11 @@
  *   CPU's order, starting from the current value, so no atomics are needed
  *   and the sums are bit-identical to the CPU's.
  * maxpool: a thread per output, the CPU's scan order and tie/NaN rule (first
- *   maximum wins, a NaN wins and sticks, an all-padding window gives 0 and
- *   index -1); the backward scatters through the saved index with atomicAdd,
- *   since the slot carries no window geometry to gather with (overlapping
- *   windows add in an unspecified order).
+ *   maximum wins, a NaN wins and stays the value while a later NaN moves
+ *   the index, an all-padding window gives 0 and index -1); the backward
+ *   scatters through the saved index with atomicAdd, since the slot carries
+ *   no window geometry to gather with (overlapping windows add in an
+ *   unspecified order).
  * avgpool: a thread per output (divisor k*k, count_include_pad); the
  *   backward gathers, for each input, the windows covering it in the CPU's
  *   (oh, ow) order.
@@ -130,7 +131,8 @@ __global__ void k_maxpool(int64_t NC, int64_t H, int64_t W, int k, int stride, i
         for (int64_t ih = h0; ih < h1; ih++)
             for (int64_t iw = w0; iw < w1; iw++) {
                 float v = xp[ih * W + iw];
-                if (arg < 0 || (!isnan(best) && (v > best || isnan(v)))) {
+                /* cpu_conv.c's MAX_STEP: take a larger value or any NaN. */
+                if (arg < 0 || v > best || v != v) {
                     best = v;
                     arg = ih * W + iw;
                 }

@@ -15,7 +15,7 @@
  * Arithmetic that is a single IEEE operation (add, sub, mul, div, compare,
  * select) gives the CPU's bits exactly; where a product feeds a sum, the
  * code uses __fmul_rn/__fadd_rn so nvcc does not fuse them into an FMA the
- * CPU does not do. Transcendentals (expf, erff, ...) differ from glibc by a
+ * CPU does not do. Transcendentals (expf, erfcf, ...) differ from glibc by a
  * few ulp.
  *
  * Tested by tests/parity/test_parity_elementwise.c (every unary op forward
@@ -183,7 +183,14 @@ static void cu_cast(void *y, lab_dtype ydt, const void *x, lab_dtype xdt, int64_
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
-__device__ __forceinline__ float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* cpu_math.h's lab_cpu_sigmoidf: e^x / (1 + e^x) below 0, so the tail stays
+ * exact (sigmoid(-90) is a subnormal, not 0, and log of it is finite). */
+__device__ __forceinline__ float sigmoid_f(float x)
+{
+    float e = expf(-fabsf(x));
+    float s = 1.0f / (1.0f + e);
+    return x < 0.0f ? e * s : s;
+}
 
 template <int OP> __device__ __forceinline__ float un_f(float v, float p0, float p1)
 {
@@ -199,8 +206,9 @@ template <int OP> __device__ __forceinline__ float un_f(float v, float p0, float
     case LAB_UN_COS: return cosf(v);
     case LAB_UN_RELU: return v < 0.0f ? 0.0f : v; /* NaN propagates */
     case LAB_UN_LEAKY_RELU: return v < 0.0f ? p0 * v : v;
-    case LAB_UN_GELU: return 0.5f * v * (1.0f + erff(v * INV_SQRT2));
-    case LAB_UN_SILU: return v / (1.0f + expf(-v));
+    /* 1 + erf(x/sqrt2) as erfc(-x/sqrt2), as the CPU: no cancellation for x < 0. */
+    case LAB_UN_GELU: return 0.5f * v * erfcf(-v * INV_SQRT2);
+    case LAB_UN_SILU: return v * sigmoid_f(v);
     case LAB_UN_TANH: return tanhf(v);
     case LAB_UN_SIGMOID: return sigmoid_f(v);
     case LAB_UN_SOFTPLUS: return v > 20.0f ? v : log1pf(expf(v));
@@ -299,7 +307,7 @@ template <int OP> __device__ __forceinline__ float unb_f(float g, float X, float
     case LAB_UN_RELU: return X > 0.0f ? g : 0.0f;
     case LAB_UN_LEAKY_RELU: return X > 0.0f ? g : p0 * g;
     case LAB_UN_GELU:
-        return g * (0.5f * (1.0f + erff(X * INV_SQRT2)) + X * INV_SQRT_2PI * expf(-0.5f * X * X));
+        return g * (0.5f * erfcf(-X * INV_SQRT2) + X * INV_SQRT_2PI * expf(-0.5f * X * X));
     case LAB_UN_SILU: {
         float s = sigmoid_f(X);
         return g * s * (1.0f + X * (1.0f - s));

@@ -2,7 +2,8 @@
  * sum of squares used by gradient clipping (semantics in backend.h).
  *
  * The updates are the CPU's formulas (kernels/cpu/cpu_optim.c, PyTorch 1.13
- * single-tensor Adam/AdamW and SGD) with the same host-side constants (bias
+ * single-tensor Adam/AdamW and SGD) with the same host-side constants (the
+ * hyperparameters recovered as the decimals the user wrote, bias
  * corrections in double, rounded to float once) and the same operation
  * order; every product and sum is written with __fmul_rn/__fadd_rn/
  * __fdiv_rn so nvcc cannot contract them into FMAs. sqrtf and division are
@@ -16,9 +17,41 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "cuda_int.h"
 #include "lab/error.h"
+
+/* The shortest decimal that rounds to f, as a double (0.999f -> 0.999): a
+ * copy of cpu_optim.c's decimal_of(), which the CPU's constants come from
+ * (1 - 0.999 is 0.001f, while 1 - (double)0.999f is 0.00099998713f). The
+ * two must stay identical or the steps stop being bit-identical. */
+static double decimal_of(float f)
+{
+    enum { SLOTS = 8 };
+    static thread_local float key[SLOTS];
+    static thread_local double val[SLOTS];
+    static thread_local int used, next;
+    for (int i = 0; i < used; i++)
+        if (key[i] == f) return val[i];
+    double d = (double)f;
+    char buf[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f) {
+            d = strtod(buf, NULL);
+            break;
+        }
+    }
+    if (f == f) { /* NaN never matches a key; do not cache it */
+        key[next] = f;
+        val[next] = d;
+        next = (next + 1) % SLOTS;
+        if (used < SLOTS) used++;
+    }
+    return d;
+}
 
 __global__ void k_adam(int64_t n, float *p, const float *g, float *m, float *v, float beta1, float beta2, float a1,
                        float a2, float step, float bc2s, float eps, float decay, float l2)
@@ -43,13 +76,14 @@ static void cu_adam(int64_t n, float *p, const float *g, float *m, float *v, flo
     if (n <= 0) return;
     lab_cu_dev *d = lab_cu_dev_of(p);
     /* Host constants exactly as cpu_adam computes them. */
-    double bc1 = 1.0 - pow((double)beta1, (double)t);
-    double bc2 = 1.0 - pow((double)beta2, (double)t);
-    const float step = (float)((double)lr / bc1);
+    const double b1 = decimal_of(beta1), b2 = decimal_of(beta2), lrd = decimal_of(lr), wdd = decimal_of(wd);
+    double bc1 = 1.0 - pow(b1, (double)t);
+    double bc2 = 1.0 - pow(b2, (double)t);
+    const float step = (float)(lrd / bc1);
     const float bc2s = (float)sqrt(bc2);
-    const float decay = decoupled ? (float)(1.0 - (double)lr * (double)wd) : 1.0f;
+    const float decay = decoupled ? (float)(1.0 - lrd * wdd) : 1.0f;
     const float l2 = decoupled ? 0.0f : wd;
-    const float a1 = (float)(1.0 - (double)beta1), a2 = (float)(1.0 - (double)beta2);
+    const float a1 = (float)(1.0 - b1), a2 = (float)(1.0 - b2);
     k_adam<<<lab_cu_blocks(d, n, LAB_CU_THREADS), LAB_CU_THREADS, 0, d->stream>>>(n, p, g, m, v, beta1, beta2, a1, a2,
                                                                                   step, bc2s, eps, decay, l2);
     LAB_CU_CHECK(d, "adam");
@@ -83,7 +117,8 @@ static void cu_sgd(int64_t n, float *p, const float *g, float *buf, float lr, fl
     if (momentum == 0.0f || !buf)
         k_sgd_plain<<<nb, LAB_CU_THREADS, 0, d->stream>>>(n, p, g, lr, wd);
     else
-        k_sgd_momentum<<<nb, LAB_CU_THREADS, 0, d->stream>>>(n, p, g, buf, lr, momentum, 1.0f - dampening, wd, nesterov,
+        k_sgd_momentum<<<nb, LAB_CU_THREADS, 0, d->stream>>>(n, p, g, buf, lr, momentum,
+                                                             (float)(1.0 - decimal_of(dampening)), wd, nesterov,
                                                              first);
     LAB_CU_CHECK(d, "sgd");
 }

@@ -13,14 +13,19 @@
 #       repository root, with .device carried: unpacks to /tmp/labdev, runs
 #       every parity test and make bench-gpu's script, and writes
 #       nvidia-smi.txt, parity.log, bench.log, gpu.json and summary.txt to
-#       $OUT (or .device/out). Takes 3-5 minutes on an H200.
+#       $OUT (or .device/out). Takes 3-5 minutes on an H200; bounded by
+#       LAB_GPU_BUDGET seconds (default 420: a test binary that hangs is
+#       killed and the rest still run, leaving a 15-minute lease room to
+#       rerun), 90 of them kept for the benchmark.
 #   tests/gpu/run-on-device.sh memcheck          the parity tests under
 #       compute-sanitizer memcheck with LAB_CUDA_DEBUG=1 (every launch
 #       checked and synchronised): out-of-bounds accesses in the kernels.
 #       Slower; run it when run's parity tests fail or after kernel changes.
+#       Bounded by LAB_GPU_BUDGET seconds too.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mode=${1:-run}
+budget=${LAB_GPU_BUDGET:-420}
 
 # Libraries every Linux with a CUDA driver has (glibc, the C++ runtime) or
 # that must come from the GPU machine's CUDA install.
@@ -78,11 +83,14 @@ cuda_lib_dirs() {
     [ -e "$d/libcublas.so.13" ] && dirs="$dirs:$d"
   done
   # pip's nvidia-* wheels (PyTorch's cu13 build) as a fallback.
-  local py
+  local py l f
   py=$(env -u LD_LIBRARY_PATH python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
   for d in $py; do
     for l in "$d"/nvidia/*/lib "$d"/nvidia/cu13/lib; do
-      [ -d "$l" ] && ls "$l"/lib{cublas,cusparse,cudart,nvJitLink}*.so* >/dev/null 2>&1 && dirs="$dirs:$l"
+      # Any of them: older wheels keep each library in its own nvidia/<pkg>/lib.
+      for f in "$l"/lib{cublas,cusparse,cudart,nvJitLink}*.so*; do
+        [ -e "$f" ] && { dirs="$dirs:$l"; break; }
+      done
     done
   done
   echo "${dirs#:}"
@@ -113,15 +121,22 @@ unpack() {
   fi
 }
 
-# Runs each parity binary (optionally under a wrapper), counts from
-# Criterion's verbose lines.
+# Runs each parity binary (optionally under a wrapper) until `deadline`
+# (SECONDS), at most 150 s each; counts from Criterion's verbose lines.
 parity() {
-  local wrap=$1 log=$2 t rc pass=0 fail=0 skip=0
+  local wrap=$1 log=$2 deadline=$3 t rc left pass=0 fail=0 skip=0
   : >"$log"
   for t in "$work"/tests/parity/test_parity_*; do
     echo "=== $(basename "$t")" >>"$log"
+    left=$((deadline - SECONDS))
+    if [ $left -lt 10 ]; then
+      echo "not run: the time budget (LAB_GPU_BUDGET=$budget s) is spent" >>"$log"
+      fail=$((fail + 1))
+      continue
+    fi
+    [ $left -gt 150 ] && left=150
     # shellcheck disable=SC2086
-    timeout 400 $wrap "$t" --jobs 1 --short-filename --verbose >>"$log" 2>&1
+    timeout $left $wrap "$t" --jobs 1 --short-filename --verbose >>"$log" 2>&1
     rc=$?
     [ $rc -ne 0 ] && echo "exit $rc" >>"$log"
     [ $rc -ne 0 ] && fail=$((fail + 1))
@@ -129,27 +144,30 @@ parity() {
   pass=$(grep -c '^\[PASS\]' "$log")
   fail=$((fail + $(grep -c '^\[FAIL\]' "$log")))
   skip=$(grep -c '^\[SKIP\]' "$log")
-  echo "parity: $pass passed, $fail failed (binaries with a non-zero exit count once more), $skip skipped"
+  echo "parity: $pass passed, $fail failed (binaries with a non-zero exit or not run count once more), $skip skipped"
 }
 
 run() {
+  local t0=$SECONDS deadline=$((SECONDS + budget))
   unpack
-  local t0=$SECONDS
   {
     echo "labrun GPU check, $(date -u +%FT%TZ)"
     grep -m1 -E "H200|H100|NVIDIA" "$out/nvidia-smi.txt"
-    parity "" "$out/parity.log"
+    parity "" "$out/parity.log" $((deadline - 90))
     # Failures: the [FAIL] line and Criterion's assertion lines above it.
-    grep -E '^\[FAIL\]|^\[----\] [^ ]+\.c:[0-9]+:|^\[----\]   +[^ ]|^exit [0-9]' "$out/parity.log" | head -60
+    grep -E '^\[FAIL\]|^\[----\] [^ ]+\.c:[0-9]+:|^\[----\]   +[^ ]|^exit [0-9]|^not run' "$out/parity.log" | head -60
   } | tee "$out/summary.txt"
-  PYTHON="$work/py" "$root/tests/bench/run-gpu.sh" "$work" >"$out/bench.log" 2>&1
-  echo "bench: exit $?" | tee -a "$out/summary.txt"
+  local left=$((deadline - SECONDS))
+  [ $left -lt 30 ] && left=30
+  PYTHON="$work/py" timeout $left "$root/tests/bench/run-gpu.sh" "$work" >"$out/bench.log" 2>&1
+  echo "bench: exit $? (124: stopped at the time budget)" | tee -a "$out/summary.txt"
   [ -f "$work/bench/gpu.json" ] && cp "$work/bench/gpu.json" "$out/"
   cat "$out/bench.log"
   echo "done in $((SECONDS - t0)) s; results in $out" | tee -a "$out/summary.txt"
 }
 
 memcheck() {
+  local deadline=$((SECONDS + budget))
   unpack
   local cs
   cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
@@ -158,7 +176,8 @@ memcheck() {
     exit 1
   }
   export LAB_CUDA_DEBUG=1
-  parity "$cs --tool memcheck --target-processes all --error-exitcode 9" "$out/memcheck.log" | tee "$out/summary.txt"
+  parity "$cs --tool memcheck --target-processes all --error-exitcode 9" "$out/memcheck.log" $deadline |
+    tee "$out/summary.txt"
   grep -E '^=========' "$out/memcheck.log" | grep -v -E 'ERROR SUMMARY: 0 errors|^========= *$' | head -40 |
     tee -a "$out/summary.txt"
 }

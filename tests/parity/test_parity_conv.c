@@ -1,5 +1,7 @@
 /* CPU vs CUDA: convolution (im2col/col2im + gemm) and pooling
  * (kernels/cuda/cuda_conv.cu). Skipped without a usable cuda:0. */
+#include <math.h>
+
 #include "parity.h"
 
 typedef struct {
@@ -79,5 +81,30 @@ Test(parity_conv, pooling_forward_and_backward)
     pt_check("avgpool 3/1 pad 1", avgpool_fn, 1, &x, 1u, &k3s1, (pt_tol){0, 0, 0, 0});
     /* global average pooling is a reduction: sum-order tolerance. */
     pt_check("global avgpool", gap_fn, 1, &x, 1u, NULL, (pt_tol){1e-6, 1e-5, 1e-7, 1e-6});
+    lab_scope_end();
+}
+
+/* NaN in a window: the value is NaN and, as on the CPU (cpu_conv.c's
+ * MAX_STEP), the saved index is the last NaN scanned, so the gradient lands
+ * on the same element. Windows holding two NaNs, and a NaN followed by a
+ * larger value; 2x2/2 is the CPU's vectorised path, 3/2 pad 1 its general
+ * one (overlapping windows: atomics, 1e-6 on the gradient). */
+Test(parity_conv, maxpool_nan_routes_the_gradient_like_the_cpu)
+{
+    PT_REQUIRE_GPU();
+    lab_scope_begin();
+    int64_t sh[4] = {2, 3, 9, 10};
+    float *v = pt_host(lt_randn(12, 4, sh));
+    for (int64_t p = 0; p < sh[0] * sh[1]; p++) {
+        float *img = v + p * sh[2] * sh[3];
+        img[0 * 10 + 0] = NAN, img[1 * 10 + 1] = NAN; /* 2x2 window (0, 0) */
+        img[2 * 10 + 5] = NAN, img[3 * 10 + 4] = NAN; /* 2x2 window (1, 2) */
+        img[4 * 10 + 6] = NAN, img[5 * 10 + 7] = 100.0f; /* 2x2 window (2, 3) */
+    }
+    lab_tensor *x = lab_tensor_from_f32(v, 4, sh);
+    free(v);
+    cv_arg k2 = {2, 0, 2}, k3s2p1 = {2, 1, 3};
+    pt_check("maxpool 2/2 with NaN", maxpool_fn, 1, &x, 1u, &k2, (pt_tol){0, 0, 0, 0});
+    pt_check("maxpool 3/2 pad 1 with NaN", maxpool_fn, 1, &x, 1u, &k3s2p1, (pt_tol){0, 0, 1e-6, 1e-6});
     lab_scope_end();
 }

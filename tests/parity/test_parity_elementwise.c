@@ -223,3 +223,24 @@ Test(parity_elementwise, accumulated_gradients_match)
     pt_assert_match("x.grad", xg->grad, xc->grad, 0, 0);
     lab_scope_end();
 }
+
+static lab_tensor *log_sigmoid(lab_tensor *x) { return lab_log(lab_sigmoid(x)); }
+
+/* Tails where the formula, not the rounding, decides: gelu below -4, where
+ * 1 + erf(x/sqrt2) cancels (both backends use erfc, so relative 1e-4 holds),
+ * and sigmoid below -88.7, where e^-x overflows and 1/(1 + e^-x) is 0 while
+ * the CPU's e^x/(1 + e^x) is a subnormal: log(sigmoid(x)) must stay near x,
+ * not -inf. atol 1e-2 covers the subnormal's few significant bits. Forward
+ * only for log-sigmoid: its backward divides by the subnormal and overflows
+ * on both devices. */
+Test(parity_elementwise, gelu_and_sigmoid_tails)
+{
+    PT_REQUIRE_GPU();
+    lab_scope_begin();
+    int64_t n = 1000;
+    lab_tensor *neg = lt_rand(5, 1, &n, -9.0f, -4.0f);
+    lab_tensor *far = lt_rand(6, 1, &n, -95.0f, -89.0f);
+    check_unary("gelu (x < -4)", lab_gelu, neg, (pt_tol){0, 1e-4, 0, 1e-4});
+    pt_check("log sigmoid (x < -89)", apply_un, 1, &far, 0u, (void *)log_sigmoid, (pt_tol){1e-2, 1e-4, 0, 0});
+    lab_scope_end();
+}
