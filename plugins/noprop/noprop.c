@@ -471,8 +471,12 @@ static int run(lab_ctx *ctx)
         mean_sd(ten, R, &m_ten, &sd_ten);
         double mem_mb = peak > data_bytes ? (double)(peak - data_bytes) / 1048576.0 : 0;
         double epochs_run = o.epochs - e0 > 0 ? (double)(o.epochs - e0) : 0;
-        lab_ctx_log(ctx, "test accuracy %.2f%% ± %.2f (sd over %d inference runs), train %.2f%% (first %lld images)",
-                    m_te, sd_te, R, m_tr, (long long)ntr);
+        if (R > 1)
+            lab_ctx_log(ctx, "test accuracy %.2f%% ± %.2f (sd over %d inference runs), train %.2f%% (first %lld images)",
+                        m_te, sd_te, R, m_tr, (long long)ntr);
+        else
+            lab_ctx_log(ctx, "test accuracy %.2f%% (one inference run), train %.2f%% (first %lld images)", m_te, m_tr,
+                        (long long)ntr);
         if (o.method == NP_DT || o.method == NP_BP)
             lab_ctx_log(ctx, "posterior head: test %.2f%%, train %.2f%%%s", m_tep, m_trp, "");
         if (o.method == NP_DT) lab_ctx_log(ctx, "block 1 alone (argmax of its logits at z_0): test %.2f%%", m_b1);
