@@ -12,13 +12,7 @@
 #include <time.h>
 
 #include "lab/lab.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_common.h"
 
 static long rss_kb(void)
 {
@@ -39,22 +33,10 @@ static long peak_kb(void)
     return ru.ru_maxrss;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench_core: %s: %s\n", what, lab_error());
     exit(1);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void bench_gemm(int n)
@@ -67,13 +49,13 @@ static void bench_gemm(int n)
     double t[64];
     for (int r = -2; r < reps; r++) {
         lab_scope_begin();
-        double t0 = now_s();
+        double t0 = bench_wall_s();
         if (!lab_matmul(a, b)) die("matmul");
-        double dt = now_s() - t0;
+        double dt = bench_wall_s() - t0;
         lab_scope_end();
         if (r >= 0) t[r] = dt;
     }
-    double med = median(t, reps);
+    double med = bench_median(t, reps);
     printf("{\"workload\": \"gemm%d\", \"ms\": %.4f, \"gflops\": %.2f, \"peak_rss_kb\": %ld, \"base_rss_kb\": %ld}\n",
            n, med * 1e3, 2.0 * n * n * (double)n / med / 1e9, peak_kb(), base);
     lab_tensor_release(a);
@@ -135,17 +117,17 @@ static void bench_train(const char *name, int cnn, int chans, int side)
     int reps = cnn ? 20 : 100;
     double t[128];
     for (int r = -3; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = bench_wall_s();
         lab_scope_begin();
         lab_tensor *loss = lab_cross_entropy(forward(&m, x), y);
         if (!loss || lab_backward(loss) < 0) die("step");
         lab_optim_step(opt);
         lab_optim_zero_grad(opt);
         lab_scope_end();
-        if (r >= 0) t[r] = now_s() - t0;
+        if (r >= 0) t[r] = bench_wall_s() - t0;
     }
     printf("{\"workload\": \"%s\", \"ms\": %.4f, \"peak_rss_kb\": %ld, \"base_rss_kb\": %ld}\n", name,
-           median(t, reps) * 1e3, peak_kb(), base);
+           bench_median(t, reps) * 1e3, peak_kb(), base);
     lab_optim_free(opt);
     lab_params_free(m.p);
     lab_tensor_release(x);

@@ -21,13 +21,7 @@
 #include "lab/audio.h"
 #include "lab/lab.h"
 #include "lab/loader.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "bench_common.h"
 
 /* One epoch; returns seconds, *wait the loader's wait fraction, *check a
  * checksum so the work cannot be optimised away. */
@@ -45,7 +39,7 @@ static double epoch(lab_dataset *ds, int prefetch, double *wait, double *check)
         fprintf(stderr, "bench_data: %s\n", lab_error());
         exit(1);
     }
-    double t0 = now_s(), s = 0;
+    double t0 = bench_wall_s(), s = 0;
     lab_tensor *x, *y;
     while (lab_loader_next(l, &x, &y) > 0) {
         const float *p = lab_tensor_f32(x);
@@ -53,7 +47,7 @@ static double epoch(lab_dataset *ds, int prefetch, double *wait, double *check)
         lab_tensor_release(x);
         lab_tensor_release(y);
     }
-    double t = now_s() - t0;
+    double t = bench_wall_s() - t0;
     *wait = lab_loader_wait_fraction(l);
     *check += s;
     lab_loader_free(l);
@@ -75,9 +69,9 @@ int main(int argc, char **argv)
     double check = 0;
 
     /* --- MNIST ---------------------------------------------------------- */
-    double t0 = now_s();
+    double t0 = bench_wall_s();
     lab_dataset *ds = lab_dataset_open(&(lab_data_spec){.name = "mnist"});
-    double t_load = now_s() - t0;
+    double t_load = bench_wall_s() - t0;
     if (ds) {
         double w0 = 0, w2 = 0, e0 = 1e30, e2 = 1e30;
         for (int r = 0; r < 3; r++) {
@@ -114,12 +108,12 @@ int main(int argc, char **argv)
     for (int c = 0; c < CLIPS; c++) {
         for (int i = 0; i < SR; i++)
             wave[i] = (float)(0.1 * (2 * lab_rng_next_uniform(&rng) - 1) + 0.5 * sin(2 * M_PI * (200 + c) * i / SR));
-        double a = now_s();
+        double a = bench_wall_s();
         if (lab_audio_mel_compute(mel, wave, SR, feat) < 0) {
             fprintf(stderr, "bench_data: %s\n", lab_error());
             return 1;
         }
-        t_mel += now_s() - a;
+        t_mel += bench_wall_s() - a;
         check += feat[c % (cfg.n_mels * frames)];
     }
     fprintf(out, ", \"logmel_clips\": %d, \"logmel_s\": %.4f, \"logmel_clips_per_s\": %.1f", CLIPS, t_mel,

@@ -28,27 +28,9 @@
 
 #include "lab/cuda.h"
 #include "lab/lab.h"
+#include "bench_common.h"
 
 static const lab_device GPU = {LAB_DEV_CUDA, 0};
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void die(const char *what)
 {
@@ -109,12 +91,12 @@ static void bench_copy(void)
     double t[20];
     for (int r = -3; r < 20; r++) {
         sync0();
-        double t0 = now_s();
+        double t0 = bench_wall_s();
         if (lab_tensor_copy_(dst, src) < 0) die("copy");
         sync0();
-        if (r >= 0) t[r] = now_s() - t0;
+        if (r >= 0) t[r] = bench_wall_s() - t0;
     }
-    double s = median(t, 20), gbps = 2.0 * (double)n * 4 / s / 1e9;
+    double s = bench_median(t, 20), gbps = 2.0 * (double)n * 4 / s / 1e9;
     printf("{\"workload\": \"copy\", \"bytes\": %lld, \"ms\": %.4f, \"gbps\": %.1f, \"fraction_of_peak\": %.3f, "
            "\"peak_gbps\": 4800}\n",
            (long long)(n * 4), s * 1e3, gbps, gbps / 4800.0);
@@ -128,13 +110,13 @@ static double time_matmul(lab_tensor *a, lab_tensor *b, int reps)
     for (int r = -2; r < reps; r++) {
         lab_scope_begin();
         sync0();
-        double t0 = now_s();
+        double t0 = bench_wall_s();
         if (!lab_matmul(a, b)) die("matmul");
         sync0();
-        if (r >= 0) t[r] = now_s() - t0;
+        if (r >= 0) t[r] = bench_wall_s() - t0;
         lab_scope_end();
     }
-    return median(t, reps);
+    return bench_median(t, reps);
 }
 
 static double time_cublas(int n, const float *a, const float *b, float *c, int reps)
@@ -143,13 +125,13 @@ static double time_cublas(int n, const float *a, const float *b, float *c, int r
     double t[32];
     for (int r = -2; r < reps; r++) {
         cb.sync();
-        double t0 = now_s();
+        double t0 = bench_wall_s();
         /* Row-major C = A B is column-major C^T = B^T A^T. */
         if (cb.sgemm(cb.handle, 0, 0, n, n, n, &one, b, n, a, n, &zero, c, n) != 0) die("cublasSgemm");
         cb.sync();
-        if (r >= 0) t[r] = now_s() - t0;
+        if (r >= 0) t[r] = bench_wall_s() - t0;
     }
-    return median(t, reps);
+    return bench_median(t, reps);
 }
 
 static void bench_sgemm(int n, int have_cublas)
@@ -198,14 +180,14 @@ static void bench_elementwise(void)
         for (int r = -3; r < 20; r++) {
             lab_scope_begin();
             sync0();
-            double t0 = now_s();
+            double t0 = bench_wall_s();
             lab_tensor *z = w == 0 ? lab_affine(x, 2.0f, 1.0f) : lab_add(x, y);
             if (!z) die(names[w]);
             sync0();
-            if (r >= 0) t[r] = now_s() - t0;
+            if (r >= 0) t[r] = bench_wall_s() - t0;
             lab_scope_end();
         }
-        double s = median(t, 20);
+        double s = bench_median(t, 20);
         printf("{\"workload\": \"%s\", \"elements\": %lld, \"ms\": %.4f, \"gbps\": %.1f, \"fraction_of_peak\": %.3f}\n",
                names[w], (long long)n, s * 1e3, bytes[w] / s / 1e9, bytes[w] / s / 1e9 / 4800.0);
     }
@@ -261,22 +243,22 @@ static void bench_gcn(void)
             lab_scope_begin();
             int prev = lab_grad_set_enabled(0);
             sync0();
-            double t0 = now_s();
+            double t0 = bench_wall_s();
             if (!lab_spmm(a, lab_matmul(x, w))) die("gcn forward");
             sync0();
-            double t1 = now_s();
+            double t1 = bench_wall_s();
             lab_grad_set_enabled(prev);
             lab_tensor *h = lab_spmm(a, lab_matmul(x, w));
             if (!h || lab_backward(lab_sum_all(lab_mul(h, r))) < 0) die("gcn backward");
             sync0();
-            double t2 = now_s();
+            double t2 = bench_wall_s();
             lab_tensor_zero_grad(w);
             if (rep >= 0) tf[rep] = t1 - t0, tb[rep] = t2 - t1;
             lab_scope_end();
         }
         printf("{\"workload\": \"gcn_%s\", \"nodes\": 19717, \"edges\": %lld, \"forward_ms\": %.4f, "
                "\"train_step_ms\": %.4f}\n",
-               modes[mode], (long long)a->nnz, median(tf, 50) * 1e3, median(tb, 50) * 1e3);
+               modes[mode], (long long)a->nnz, bench_median(tf, 50) * 1e3, bench_median(tb, 50) * 1e3);
     }
     unsetenv("LAB_CUDA_SPMM");
     lab_csr_release(a);
@@ -342,7 +324,7 @@ static void bench_train(const char *name, int cnn, int chans, int side)
     double t[100];
     for (int r = -5; r < reps; r++) {
         sync0();
-        double t0 = now_s();
+        double t0 = bench_wall_s();
         lab_scope_begin();
         lab_tensor *loss = lab_cross_entropy(forward(&m, x), y);
         if (!loss || lab_backward(loss) < 0) die("step");
@@ -350,11 +332,11 @@ static void bench_train(const char *name, int cnn, int chans, int side)
         lab_optim_zero_grad(opt);
         lab_scope_end();
         sync0();
-        if (r >= 0) t[r] = now_s() - t0;
+        if (r >= 0) t[r] = bench_wall_s() - t0;
     }
     size_t cur = 0, peak = 0;
     lab_cuda_memory_stats(0, &cur, &peak);
-    printf("{\"workload\": \"%s\", \"ms\": %.4f, \"held_mib\": %.1f}\n", name, median(t, reps) * 1e3,
+    printf("{\"workload\": \"%s\", \"ms\": %.4f, \"held_mib\": %.1f}\n", name, bench_median(t, reps) * 1e3,
            (double)cur / 1048576.0);
     lab_optim_free(opt);
     lab_params_free(m.p);

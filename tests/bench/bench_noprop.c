@@ -37,32 +37,7 @@
 #include "../../plugins/noprop/train_ct.c"
 #include "../../plugins/noprop/train_dt.c"
 #include "../../plugins/noprop/train_fm.c"
-
-static double wall_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_common.h"
 
 static void die(const char *what)
 {
@@ -112,13 +87,13 @@ static void bench_block(void)
     double w[REPS], c[REPS];
     for (int r = -3; r < REPS; r++) {
         lab_rng noise = lab_rng_make(2, (uint64_t)(r + 3));
-        double w0 = wall_s(), c0 = cpu_s(), ce, local;
+        double w0 = bench_wall_s(), c0 = bench_cpu_s(), ce, local;
         lab_scope_begin();
         if (np_dt_step(&s, 5, s.xtr, s.ytr, &noise, &ce, &local) < 0) die("step");
         lab_scope_end();
-        if (r >= 0) w[r] = wall_s() - w0, c[r] = cpu_s() - c0;
+        if (r >= 0) w[r] = bench_wall_s() - w0, c[r] = bench_cpu_s() - c0;
     }
-    double mw = median(w, REPS), mc = median(c, REPS);
+    double mw = bench_median(w, REPS), mc = bench_median(c, REPS);
     printf("{\"workload\": \"dt-block-step\", \"batch\": 128, \"ms\": %.3f, \"cpu_ms\": %.3f, \"images_per_s\": %.1f, "
            "\"images_per_cpu_s\": %.1f}\n",
            mw * 1e3, mc * 1e3, 128 / mw, 128 / mc);
@@ -134,11 +109,11 @@ static void bench_infer(void)
     double w[REPS], c[REPS];
     int64_t *pred = malloc(1000 * sizeof *pred);
     for (int r = -1; r < REPS; r++) {
-        double w0 = wall_s(), c0 = cpu_s();
+        double w0 = bench_wall_s(), c0 = bench_cpu_s();
         if (np_predict(&s, s.xte, (uint64_t)(r + 1), pred, NULL, NULL, NULL) < 0) die("predict");
-        if (r >= 0) w[r] = wall_s() - w0, c[r] = cpu_s() - c0;
+        if (r >= 0) w[r] = bench_wall_s() - w0, c[r] = bench_cpu_s() - c0;
     }
-    double mw = median(w, REPS), mc = median(c, REPS);
+    double mw = bench_median(w, REPS), mc = bench_median(c, REPS);
     printf("{\"workload\": \"dt-inference\", \"images\": 1000, \"blocks\": 10, \"ms\": %.3f, \"cpu_ms\": %.3f, "
            "\"images_per_s\": %.1f, \"images_per_cpu_s\": %.1f}\n",
            mw * 1e3, mc * 1e3, 1000 / mw, 1000 / mc);
@@ -158,9 +133,9 @@ static void bench_epoch(const char *devs, int64_t n)
     np_state s;
     make_state(&s, &o, n, dev);
     np_epoch_stats st;
-    double w0 = wall_s(), c0 = cpu_s();
+    double w0 = bench_wall_s(), c0 = bench_cpu_s();
     if (np_dt_epoch(&s, NULL, 0, 0, &st) < 0) die("epoch");
-    double w = wall_s() - w0, c = cpu_s() - c0;
+    double w = bench_wall_s() - w0, c = bench_cpu_s() - c0;
     printf("{\"workload\": \"dt-epoch\", \"device\": \"%s\", \"images\": %lld, \"s_per_epoch\": %.3f, \"cpu_s\": %.3f, "
            "\"s_per_60000\": %.3f, \"projected_100_epochs_s\": %.1f}\n",
            devs, (long long)n, w, c, w * 60000.0 / (double)n, 100 * w * 60000.0 / (double)n);

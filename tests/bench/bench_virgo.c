@@ -23,25 +23,7 @@
 
 #include "lab/gnn.h"
 #include "lab/lab.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+#include "bench_common.h"
 
 static void die(const char *what)
 {
@@ -77,7 +59,7 @@ static void bench_gcn(const char *name)
     enum { WARM = 5, REPS = 40 };
     double t[REPS];
     for (int i = 0; i < WARM + REPS; i++) {
-        double t0 = now_s();
+        double t0 = bench_wall_s();
         lab_scope_begin();
         lab_tensor *logits = lab_gnn_model_forward(m, g, NULL, xs, 1, NULL, NULL);
         lab_tensor *loss = lab_cross_entropy(lab_index_select(logits, 0, pl->train_idx),
@@ -85,9 +67,9 @@ static void bench_gcn(const char *name)
         if (!loss || lab_backward(loss) < 0 || lab_optim_step(opt) < 0) die("step");
         lab_optim_zero_grad(opt);
         lab_scope_end();
-        if (i >= WARM) t[i - WARM] = 1e3 * (now_s() - t0);
+        if (i >= WARM) t[i - WARM] = 1e3 * (bench_wall_s() - t0);
     }
-    printf("{\"workload\": \"gcn-%s\", \"ms\": %.4f, \"nodes\": %lld, \"nnz\": %lld}\n", name, median(t, REPS),
+    printf("{\"workload\": \"gcn-%s\", \"ms\": %.4f, \"nodes\": %lld, \"nnz\": %lld}\n", name, bench_median(t, REPS),
            (long long)pl->num_nodes, (long long)lab_gnn_graph_gcn(g)->nnz);
     lab_optim_free(opt);
     lab_gnn_model_free(m);
@@ -124,7 +106,7 @@ static void bench_gin(void)
     enum { WARM = 1, REPS = 7 };
     double t[REPS];
     for (int r = 0; r < WARM + REPS; r++) {
-        double t0 = now_s();
+        double t0 = bench_wall_s();
         for (int64_t b0 = 0; b0 < G; b0 += 32) {
             int64_t n = b0 + 32 <= G ? 32 : G - b0;
             lab_graph_batch *b = lab_graph_set_batch(set, ids + b0, n);
@@ -141,9 +123,9 @@ static void bench_gin(void)
             lab_gnn_graph_free(g);
             lab_graph_batch_free(b);
         }
-        if (r >= WARM) t[r - WARM] = 1e3 * (now_s() - t0);
+        if (r >= WARM) t[r - WARM] = 1e3 * (bench_wall_s() - t0);
     }
-    printf("{\"workload\": \"gin-imdb-binary\", \"ms\": %.4f, \"graphs\": %lld}\n", median(t, REPS), (long long)G);
+    printf("{\"workload\": \"gin-imdb-binary\", \"ms\": %.4f, \"graphs\": %lld}\n", bench_median(t, REPS), (long long)G);
     free(ids);
     lab_optim_free(opt);
     lab_gnn_model_free(m);
@@ -187,14 +169,14 @@ static int bench_spmm_gpu(void)
         float sink;
         for (int i = 0; i < WARM + REPS; i++) {
             lab_scope_begin();
-            double t0 = now_s();
+            double t0 = bench_wall_s();
             lab_tensor *y = lab_spmm(a, x);
             if (!y) die("spmm");
             lab_tensor_copy_to_host(lab_slice(y, 0, 0, 1), &sink); /* waits for the kernel */
-            if (i >= WARM) t[i - WARM] = 1e3 * (now_s() - t0);
+            if (i >= WARM) t[i - WARM] = 1e3 * (bench_wall_s() - t0);
             lab_scope_end();
         }
-        double ms = median(t, REPS);
+        double ms = bench_median(t, REPS);
         printf(", \"f%lld_ms\": %.4f, \"f%lld_gflops\": %.2f", (long long)fs[k], ms, (long long)fs[k],
                2.0 * (double)a->nnz * (double)fs[k] / (ms * 1e6));
         lab_tensor_release(x);
