@@ -6,7 +6,7 @@
  *          p -= (lr / (1-b1^t)) * m / (sqrt(v) / sqrt(1-b2^t) + eps).
  *          Hyperparameters arrive as floats; PyTorch gets them as Python
  *          doubles (0.999, not 0.999f) and forms 1-b2, b2^t and lr/(1-b1^t)
- *          in double before rounding to float. decimal_of() recovers the
+ *          in double before rounding to float. lab_optim_decimal_of() recovers the
  *          decimal the user wrote, so 1-b2 is 0.001f as in PyTorch rather
  *          than 1-0.999f (off by 1.3e-5 relative).
  *   sgd    torch.optim.SGD: d = g + wd*p; buf = d on the first step, else
@@ -22,40 +22,13 @@
 #include <stdlib.h>
 
 #include "cpu_int.h"
-
-/* The shortest decimal that rounds to f, as a double (0.999f -> 0.999).
- * Memoised per thread: an optimizer step asks for the same few values once
- * per parameter tensor. */
-static double decimal_of(float f)
-{
-    enum { SLOTS = 8 };
-    static _Thread_local float key[SLOTS];
-    static _Thread_local double val[SLOTS];
-    static _Thread_local int used, next;
-    for (int i = 0; i < used; i++)
-        if (key[i] == f) return val[i];
-    double d = (double)f;
-    char buf[32];
-    for (int prec = 1; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
-        if (strtof(buf, NULL) == f) {
-            d = strtod(buf, NULL);
-            break;
-        }
-    }
-    if (f == f) { /* NaN never matches a key; do not cache it */
-        key[next] = f;
-        val[next] = d;
-        next = (next + 1) % SLOTS;
-        if (used < SLOTS) used++;
-    }
-    return d;
-}
+#include "../optim_decimal.h"
 
 static void cpu_adam(int64_t n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2,
                      float eps, float wd, int decoupled, int64_t t)
 {
-    const double b1 = decimal_of(beta1), b2 = decimal_of(beta2), lrd = decimal_of(lr), wdd = decimal_of(wd);
+    const double b1 = lab_optim_decimal_of(beta1), b2 = lab_optim_decimal_of(beta2);
+    const double lrd = lab_optim_decimal_of(lr), wdd = lab_optim_decimal_of(wd);
     const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     const float step_size = (float)(lrd / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
@@ -77,7 +50,7 @@ static void cpu_adam(int64_t n, float *p, const float *g, float *m, float *v, fl
 static void cpu_sgd(int64_t n, float *p, const float *g, float *buf, float lr, float momentum, float dampening,
                     float wd, int nesterov, int first)
 {
-    const float keep = (float)(1.0 - decimal_of(dampening));
+    const float keep = (float)(1.0 - lab_optim_decimal_of(dampening));
     if (momentum == 0.0f || !buf) {
 #pragma omp parallel for simd schedule(static) if (parallel : n > LAB_CPU_PAR_MIN)
         for (int64_t i = 0; i < n; i++) p[i] -= lr * (g[i] + wd * p[i]);

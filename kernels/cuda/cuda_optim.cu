@@ -22,36 +22,7 @@
 
 #include "cuda_int.h"
 #include "lab/error.h"
-
-/* The shortest decimal that rounds to f, as a double (0.999f -> 0.999): a
- * copy of cpu_optim.c's decimal_of(), which the CPU's constants come from
- * (1 - 0.999 is 0.001f, while 1 - (double)0.999f is 0.00099998713f). The
- * two must stay identical or the steps stop being bit-identical. */
-static double decimal_of(float f)
-{
-    enum { SLOTS = 8 };
-    static thread_local float key[SLOTS];
-    static thread_local double val[SLOTS];
-    static thread_local int used, next;
-    for (int i = 0; i < used; i++)
-        if (key[i] == f) return val[i];
-    double d = (double)f;
-    char buf[32];
-    for (int prec = 1; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
-        if (strtof(buf, NULL) == f) {
-            d = strtod(buf, NULL);
-            break;
-        }
-    }
-    if (f == f) { /* NaN never matches a key; do not cache it */
-        key[next] = f;
-        val[next] = d;
-        next = (next + 1) % SLOTS;
-        if (used < SLOTS) used++;
-    }
-    return d;
-}
+#include "../optim_decimal.h"
 
 __global__ void k_adam(int64_t n, float *p, const float *g, float *m, float *v, float beta1, float beta2, float a1,
                        float a2, float step, float bc2s, float eps, float decay, float l2)
@@ -76,7 +47,8 @@ static void cu_adam(int64_t n, float *p, const float *g, float *m, float *v, flo
     if (n <= 0) return;
     lab_cu_dev *d = lab_cu_dev_of(p);
     /* Host constants exactly as cpu_adam computes them. */
-    const double b1 = decimal_of(beta1), b2 = decimal_of(beta2), lrd = decimal_of(lr), wdd = decimal_of(wd);
+    const double b1 = lab_optim_decimal_of(beta1), b2 = lab_optim_decimal_of(beta2);
+    const double lrd = lab_optim_decimal_of(lr), wdd = lab_optim_decimal_of(wd);
     double bc1 = 1.0 - pow(b1, (double)t);
     double bc2 = 1.0 - pow(b2, (double)t);
     const float step = (float)(lrd / bc1);
@@ -118,7 +90,7 @@ static void cu_sgd(int64_t n, float *p, const float *g, float *buf, float lr, fl
         k_sgd_plain<<<nb, LAB_CU_THREADS, 0, d->stream>>>(n, p, g, lr, wd);
     else
         k_sgd_momentum<<<nb, LAB_CU_THREADS, 0, d->stream>>>(n, p, g, buf, lr, momentum,
-                                                             (float)(1.0 - decimal_of(dampening)), wd, nesterov,
+                                                             (float)(1.0 - lab_optim_decimal_of(dampening)), wd, nesterov,
                                                              first);
     LAB_CU_CHECK(d, "sgd");
 }
