@@ -42,25 +42,15 @@ int lab_run_trial_add(run_trial *t, const char *name, double v)
 
 int lab_run_write_trial_result(const char *dir, const run_trial *t)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/result.json", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return lab_error_set("cannot write %s", tmp);
-    fputc('{', f);
-    for (int i = 0; i < t->n; i++) {
-        fputs(i ? ", " : "", f);
-        lab_run_json_str(f, t->names[i]);
-        fputs(": ", f);
-        lab_run_json_num(f, t->values[i], 1);
-    }
-    fputs("}\n", f);
-    int err = ferror(f);
-    if (fclose(f) != 0 || err || rename(tmp, path) != 0) {
-        remove(tmp);
-        return lab_error_set("cannot write %s", path);
-    }
-    return 0;
+    lab_record r; /* the same flat, exact, atomic JSON as a plugin's trial record */
+    lab_record_init(&r);
+    int rc = 0;
+    for (int i = 0; i < t->n && rc == 0; i++) rc = lab_record_add_num(&r, t->names[i], t->values[i]);
+    if (rc == 0) rc = lab_record_write(path, &r);
+    lab_record_clear(&r);
+    return rc;
 }
 
 typedef struct {
