@@ -21,7 +21,7 @@
 
 #include "lab/tensor.h"
 
-#define LAB_BACKEND_ABI 1
+#define LAB_BACKEND_ABI 2
 
 typedef enum {
     LAB_UN_NEG = 0, LAB_UN_EXP, LAB_UN_LOG, LAB_UN_SQRT, LAB_UN_RSQRT, LAB_UN_ABS,
@@ -76,6 +76,12 @@ typedef struct lab_backend {
                          const int64_t *ds, const void *src, const int64_t *ss);
     /* y += x (n elements), used for gradient accumulation. */
     void (*accumulate)(int64_t n, float *y, const float *x);
+    /* Rotary position embedding over x [rows, T, D] (rotate-half pairing):
+     * (a, b) = (x[i], x[i + D/2]) -> (a c - b s, a s + b c) with angle
+     * pos[t] * base^(-2i/D), c = cos, s = sign * sin, angles in double.
+     * sign = -1 applies the inverse rotation (the backward pass). */
+    void (*rope)(int64_t rows, int64_t T, int64_t D, float *y, const float *x, const int64_t *pos,
+                 double base, double sign);
 
     /* --- reductions over x viewed as [outer, n, inner] ------------------- */
     /* y [outer, inner]; for MAX/MIN, arg (may be NULL) receives the index in
@@ -162,10 +168,21 @@ typedef struct lab_backend {
      * whose y is 0). */
     void (*segment_reduce)(lab_reduce_op op, int64_t n, int64_t f, float *y, int64_t *arg,
                            const float *x, const int64_t *seg, int64_t nseg);
+    /* Validates idx[0..n) against [0, limit). On failure the error reads
+     * "<op>: <what> 12 at position 3 is out of range [0, 10)" (first bad
+     * position). The cpu checks at once and returns -1. The cuda backend
+     * queues the check on the stream and returns 0 without waiting: a
+     * failure is reported by the next call that waits for the device (copy
+     * to host, synchronize), so an index op costs no host round trip; the
+     * index kernels skip out-of-range entries meanwhile. op and what are
+     * copied. */
+    int (*check_index)(int dev, const int64_t *idx, int64_t n, int64_t limit, const char *op,
+                       const char *what);
 
     /* --- sparse ------------------------------------------------------------
-     * y [rows, f] = A x, A in CSR (rowptr [rows+1], colind, vals [nnz]). */
-    void (*spmm)(int64_t rows, int64_t cols, int64_t f, const int64_t *rowptr,
+     * y [rows, f] = A x, A in CSR (rowptr [rows+1], colind, vals [nnz]);
+     * nnz == rowptr[rows], passed so a device need not read it back. */
+    void (*spmm)(int64_t rows, int64_t cols, int64_t f, int64_t nnz, const int64_t *rowptr,
                  const int64_t *colind, const float *vals, const float *x, float *y);
 
     /* --- random (see rng.h for the word layout) ------------------------- */
@@ -183,8 +200,10 @@ typedef struct lab_backend {
      * first: the buffer is uninitialised (PyTorch sets buf = g). */
     void (*sgd)(int64_t n, float *p, const float *g, float *buf, float lr, float momentum,
                 float dampening, float wd, int nesterov, int first);
-    /* sum of squares of x (for clipping), returned on the host. */
-    double (*sumsq)(int64_t n, const float *x);
+    /* Sum of squares over `count` arrays xs[k] of ns[k] elements (the global
+     * norm for clipping), in double, into *out on the host: one wait for the
+     * device however many arrays. 0, or -1 with the error set. */
+    int (*sumsq)(int count, const int64_t *ns, const float *const *xs, double *out);
 
     /* --- device extras (CUDA; the cpu leaves them NULL) -------------------
      * Reached from framework/core/cuda_api.c (lab/cuda.h), so liblab never

@@ -41,32 +41,18 @@ int lab_op_dim(const char *op, const lab_tensor *t, int dim)
     return d;
 }
 
+int lab_op_check_index_as(const char *op, const char *what, const lab_tensor *idx, int64_t n)
+{
+    if (lab_op_check_dtype(op, what, idx, LAB_I64) < 0) return -1;
+    if (idx->numel == 0) return 0;
+    const lab_backend *be = lab_op_backend(op, idx, LAB_SLOT(check_index));
+    if (!be) return -1;
+    return be->check_index(idx->device.index, lab_op_i64(idx), idx->numel, n, op, what);
+}
+
 int lab_op_check_index(const char *op, const lab_tensor *idx, int64_t n)
 {
-    if (lab_op_check_dtype(op, "index", idx, LAB_I64) < 0) return -1;
-    const int64_t *v;
-    int64_t *tmp = NULL;
-    if (idx->device.type == LAB_DEV_CPU) {
-        v = lab_tensor_raw(idx);
-    } else {
-        tmp = malloc((size_t)(idx->numel ? idx->numel : 1) * sizeof *tmp);
-        if (!tmp) return lab_error_set("%s: out of host memory", op);
-        if (lab_tensor_copy_to_host(idx, tmp) < 0) {
-            free(tmp);
-            return -1;
-        }
-        v = tmp;
-    }
-    int rc = 0;
-    for (int64_t i = 0; i < idx->numel; i++) {
-        if (v[i] < 0 || v[i] >= n) {
-            rc = lab_error_set("%s: index %lld at position %lld is out of range [0, %lld)", op,
-                               (long long)v[i], (long long)i, (long long)n);
-            break;
-        }
-    }
-    free(tmp);
-    return rc;
+    return lab_op_check_index_as(op, "index", idx, n);
 }
 
 int lab_op_broadcast(const char *op, const lab_tensor *a, const lab_tensor *b, int *ndim, int64_t *shape)

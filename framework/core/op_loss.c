@@ -45,28 +45,7 @@ static int check_labels(const char *op, const char *what, const lab_tensor *x, c
     if (labels->ndim != 1 || labels->shape[0] != x->shape[0])
         return lab_error_set("%s: labels %s must hold one label per row of %s %s", op,
                              lab_tensor_desc(labels, s, sizeof s), what, lab_tensor_desc(x, t, sizeof t));
-    int64_t n = labels->numel, classes = x->shape[1];
-    int64_t *tmp = NULL;
-    const int64_t *v = lab_tensor_raw(labels);
-    if (labels->device.type != LAB_DEV_CPU) {
-        tmp = malloc((size_t)n * sizeof *tmp);
-        if (!tmp) return lab_error_set("%s: out of host memory", op);
-        if (lab_tensor_copy_to_host(labels, tmp) < 0) {
-            free(tmp);
-            return -1;
-        }
-        v = tmp;
-    }
-    int rc = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (v[i] < 0 || v[i] >= classes) {
-            rc = lab_error_set("%s: label %lld at position %lld is out of range [0, %lld)", op, (long long)v[i],
-                               (long long)i, (long long)classes);
-            break;
-        }
-    }
-    free(tmp);
-    return rc;
+    return lab_op_check_index_as(op, "label", labels, x->shape[1]);
 }
 
 /* Two inputs of one shape, f32, one device, not empty. */

@@ -2,59 +2,31 @@
  *
  * Computes y = R(pos) x per head vector (rotate-half pairing). The rotation
  * is orthogonal, so the backward pass applies R(pos)^T = R(-pos) to the
- * output gradient with the same kernel. The kernel runs on host memory; a
- * tensor on another device is copied to the cpu and back (RoPE is O(n) and
- * small next to the matmuls around it). Tested by tests/unit/test_rope.c. */
+ * output gradient with the same kernel: the backend's rope slot (cpu:
+ * kernels/cpu/cpu_elementwise.c, cuda: kernels/cuda/cuda_elementwise.cu), so
+ * a CUDA tensor never round-trips through the host. Tested by
+ * tests/unit/test_rope.c and tests/parity/test_parity_elementwise.c. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "lab/rope.h"
 #include "ops_int.h"
 
-/* sign = +1 forward, -1 inverse. x and y are host arrays of rows*T*D.
- * Returns -1 (with an error) when the angle table cannot be allocated. */
-static int rope_kernel(const float *x, float *y, const int64_t *pos, int64_t rows, int64_t T, int64_t D,
-                        double base, double sign)
-{
-    int64_t half = D / 2;
-    double *cs = malloc(sizeof(double) * (size_t)(T * half * 2 + 1));
-    if (!cs) return lab_error_set("rope: out of memory for a [%lld, %lld] angle table", (long long)T, (long long)half);
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t i = 0; i < half; i++) {
-            double ang = (double)pos[t] * pow(base, -2.0 * (double)i / (double)D);
-            cs[(t * half + i) * 2] = cos(ang);
-            cs[(t * half + i) * 2 + 1] = sign * sin(ang);
-        }
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t t = 0; t < T; t++) {
-            const float *xv = x + (r * T + t) * D;
-            float *yv = y + (r * T + t) * D;
-            for (int64_t i = 0; i < half; i++) {
-                double c = cs[(t * half + i) * 2], s = cs[(t * half + i) * 2 + 1];
-                double a = xv[i], b = xv[i + half];
-                yv[i] = (float)(a * c - b * s);
-                yv[i + half] = (float)(a * s + b * c);
-            }
-        }
-    free(cs);
-    return 0;
-}
-
-/* Applies the rotation with the given sign; not recorded. */
+/* Applies the rotation with the given sign on x's device; not recorded.
+ * pos may live elsewhere (it is T integers): it is copied to x's device. */
 static lab_tensor *rope_apply(lab_tensor *x, lab_tensor *pos, double base, double sign)
 {
+    const lab_backend *be = lab_op_backend("rope", x, LAB_SLOT(rope));
+    if (!be) return NULL;
     int64_t T = x->shape[x->ndim - 2], D = x->shape[x->ndim - 1];
     int64_t rows = T * D > 0 ? x->numel / (T * D) : 0;
     lab_tensor *y = NULL;
     lab_scope_begin();
-    lab_tensor *xh = lab_device_eq(x->device, LAB_CPU) ? x : lab_tensor_to(x, LAB_CPU);
-    lab_tensor *ph = lab_device_eq(pos->device, LAB_CPU) ? pos : lab_tensor_to(pos, LAB_CPU);
-    lab_tensor *yh = xh ? lab_tensor_empty_like(xh) : NULL;
-    if (xh && ph && yh &&
-        (x->numel == 0 ||
-         rope_kernel(lab_tensor_f32(xh), lab_tensor_f32(yh), lab_tensor_i64(ph), rows, T, D, base, sign) == 0)) {
-        y = lab_device_eq(x->device, LAB_CPU) ? yh : lab_tensor_to(yh, x->device);
-        lab_keep(y);
+    lab_tensor *pd = lab_device_eq(pos->device, x->device) ? pos : lab_tensor_to(pos, x->device);
+    lab_tensor *yo = pd ? lab_tensor_empty_like(x) : NULL;
+    if (yo) {
+        if (x->numel > 0) be->rope(rows, T, D, lab_op_f32(yo), lab_op_f32(x), lab_op_i64(pd), base, sign);
+        y = lab_keep(yo);
     }
     lab_scope_end();
     return y;

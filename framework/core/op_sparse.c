@@ -207,7 +207,7 @@ static void spmm_backward(lab_node *node, lab_tensor *g)
     lab_tensor *gx = lab_tensor_empty_like(x);
     if (!gx) return;
     int64_t f = x->ndim == 2 ? x->shape[1] : 1;
-    lab_tensor_backend(g)->spmm(at->rows, at->cols, f, lab_op_i64(at->rowptr), lab_op_i64(at->colind),
+    lab_tensor_backend(g)->spmm(at->rows, at->cols, f, at->nnz, lab_op_i64(at->rowptr), lab_op_i64(at->colind),
                                 lab_op_f32(at->values), lab_op_f32(g), lab_op_f32(gx));
     lab_node_accumulate(node, 0, gx);
 }
@@ -228,7 +228,7 @@ lab_tensor *lab_spmm(lab_csr *a, lab_tensor *x)
     int64_t shape[2] = {a->rows, x->ndim == 2 ? x->shape[1] : 1};
     lab_tensor *y = lab_tensor_empty(LAB_F32, x->ndim, shape, x->device);
     if (!y) return NULL;
-    be->spmm(a->rows, a->cols, shape[1], lab_op_i64(a->rowptr), lab_op_i64(a->colind), lab_op_f32(a->values),
+    be->spmm(a->rows, a->cols, shape[1], a->nnz, lab_op_i64(a->rowptr), lab_op_i64(a->colind), lab_op_f32(a->values),
              lab_op_f32(x), lab_op_f32(y));
     lab_node *node = lab_autograd_record(y, op, spmm_backward, 1, &x);
     if (node) {

@@ -49,9 +49,13 @@ int lab_op_check_device(const char *op, const lab_tensor *a, const lab_tensor *b
 /* Normalises dim (negative from the end) or fails with "<op>: dim 3 is out of
  * range for f32[2, 3]". */
 int lab_op_dim(const char *op, const lab_tensor *t, int dim);
-/* Index tensor values in [0, n): host-side check (copies from a device);
- * "<op>: index 12 at position 3 is out of range [0, 10)". */
+/* Index tensor values in [0, n), through the backend's check_index:
+ * "<op>: index 12 at position 3 is out of range [0, 10)". On the cpu the
+ * check fails here; on cuda it is queued and a failure surfaces at the next
+ * wait for the device (backend.h), so no op waits for the GPU to check. */
 int lab_op_check_index(const char *op, const lab_tensor *idx, int64_t n);
+/* The same, naming the values `what` ("label") instead of "index". */
+int lab_op_check_index_as(const char *op, const char *what, const lab_tensor *idx, int64_t n);
 
 /* Shape of a op b under broadcasting, or "<op>: shapes [2, 3] and [4] do
  * not broadcast". */

@@ -358,14 +358,47 @@ float lab_clip_grad_norm(lab_params *p, float max_norm)
         lab_error_set("clip_grad_norm: max_norm %g is not >= 0", max_norm);
         return -1.0f;
     }
+    /* One sum over every gradient: a device waits once, not once per tensor.
+     * Gradients on several devices (rare) are summed per device. */
     double total = 0;
-    for (int i = 0; i < p->n; i++) {
-        lab_tensor *g = p->tensors[i]->grad;
-        if (!p->trainable[i] || !g) continue;
-        const lab_backend *be = lab_op_backend("clip_grad_norm", g, LAB_SLOT(sumsq));
-        if (!be) return -1.0f;
-        total += be->sumsq(g->numel, lab_op_f32(g));
+    int failed = 0;
+    int64_t *ns = malloc((size_t)(p->n ? p->n : 1) * sizeof *ns);
+    const float **xs = malloc((size_t)(p->n ? p->n : 1) * sizeof *xs);
+    char *done = calloc((size_t)(p->n ? p->n : 1), 1);
+    if (!ns || !xs || !done) {
+        free(ns);
+        free(xs);
+        free(done);
+        lab_error_set("clip_grad_norm: out of host memory");
+        return -1.0f;
     }
+    for (int i = 0; i < p->n; i++) {
+        lab_tensor *gi = p->tensors[i]->grad;
+        if (done[i] || !p->trainable[i] || !gi) continue;
+        const lab_backend *be = lab_op_backend("clip_grad_norm", gi, LAB_SLOT(sumsq));
+        if (!be) {
+            failed = 1;
+            break;
+        }
+        int count = 0;
+        for (int j = i; j < p->n; j++) {
+            lab_tensor *g = p->tensors[j]->grad;
+            if (done[j] || !p->trainable[j] || !g || !lab_device_eq(g->device, gi->device)) continue;
+            ns[count] = g->numel;
+            xs[count++] = lab_op_f32(g);
+            done[j] = 1;
+        }
+        double s = 0;
+        if (be->sumsq(count, ns, xs, &s) < 0) {
+            failed = 1;
+            break;
+        }
+        total += s;
+    }
+    free(ns);
+    free(xs);
+    free(done);
+    if (failed) return -1.0f;
     double norm = sqrt(total);
     /* torch.nn.utils.clip_grad_norm_: coef = max/(norm + 1e-6), clamped to 1;
      * a NaN norm propagates into the gradients, as in PyTorch. */

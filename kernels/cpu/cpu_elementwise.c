@@ -15,6 +15,7 @@
  * references in ref_elementwise.c (random shapes, broadcasting, size-1 and
  * empty dims), and through finite-difference gradchecks of every op. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu_int.h"
@@ -478,8 +479,50 @@ static void cpu_accumulate(int64_t n, float *y, const float *x)
     }
 }
 
+/* The angle of each (t, i) is formed in double from pos and base, as the
+ * CUDA kernel does, so both round the same products to float. The table is
+ * per call: T * D/2 entries, small next to x. Rows without a table (out of
+ * memory) cannot happen silently: the slot has no error return, so the
+ * angles are then computed inline instead. */
+static void cpu_rope(int64_t rows, int64_t T, int64_t D, float *y, const float *x, const int64_t *pos,
+                     double base, double sign)
+{
+    int64_t half = D / 2;
+    double *cs = malloc(sizeof(double) * (size_t)(T * half * 2 + 1));
+    if (cs) {
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < half; i++) {
+                double ang = (double)pos[t] * pow(base, -2.0 * (double)i / (double)D);
+                cs[(t * half + i) * 2] = cos(ang);
+                cs[(t * half + i) * 2 + 1] = sign * sin(ang);
+            }
+    }
+#pragma omp parallel for schedule(static) if (parallel : rows * T * D > LAB_CPU_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t t = 0; t < T; t++) {
+            const float *xv = x + (r * T + t) * D;
+            float *yv = y + (r * T + t) * D;
+            for (int64_t i = 0; i < half; i++) {
+                double c, s;
+                if (cs) {
+                    c = cs[(t * half + i) * 2];
+                    s = cs[(t * half + i) * 2 + 1];
+                } else {
+                    double ang = (double)pos[t] * pow(base, -2.0 * (double)i / (double)D);
+                    c = cos(ang);
+                    s = sign * sin(ang);
+                }
+                double a = xv[i], b = xv[i + half];
+                yv[i] = (float)(a * c - b * s);
+                yv[i + half] = (float)(a * s + b * c);
+            }
+        }
+    free(cs);
+}
+
 void lab_cpu_install_elementwise(lab_backend *be)
 {
+    be->rope = cpu_rope;
     be->unary = cpu_unary;
     be->unary_backward = cpu_unary_backward;
     be->binary = cpu_binary;

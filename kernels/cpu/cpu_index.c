@@ -1,6 +1,6 @@
 /* CPU index primitives: index_select, index_add, gather, scatter_add,
- * one_hot (semantics in framework/core/backend.h; indices are validated by
- * the ops, never here).
+ * one_hot (semantics in framework/core/backend.h), and check_index, which
+ * the ops call to validate indices before the kernels trust them.
  *
  * Parallelism: the copying kernels split over output rows. The accumulating
  * ones (index_add, scatter_add) split over (outer, a chunk of the inner dim),
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cpu_int.h"
+#include "lab/error.h"
 
 /* Floats per task in the accumulating kernels: one 64-byte cache line, so
  * two threads never write the same line of y. */
@@ -83,8 +84,21 @@ static void cpu_one_hot(int64_t nidx, int64_t classes, float *y, const int64_t *
     for (int64_t j = 0; j < nidx; j++) y[j * classes + idx[j]] = 1.0f;
 }
 
+/* Serial on purpose: it stops at the first bad entry, whose position the
+ * message names, and index lists are small next to the ops they feed. */
+static int cpu_check_index(int dev, const int64_t *idx, int64_t n, int64_t limit, const char *op, const char *what)
+{
+    (void)dev;
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= limit)
+            return lab_error_set("%s: %s %lld at position %lld is out of range [0, %lld)", op, what,
+                                 (long long)idx[i], (long long)i, (long long)limit);
+    return 0;
+}
+
 void lab_cpu_install_index(lab_backend *be)
 {
+    be->check_index = cpu_check_index;
     be->index_select = cpu_index_select;
     be->index_add = cpu_index_add;
     be->gather = cpu_gather;

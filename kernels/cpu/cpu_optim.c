@@ -12,7 +12,8 @@
  *   sgd    torch.optim.SGD: d = g + wd*p; buf = d on the first step, else
  *          momentum*buf + (1-dampening)*d; d = nesterov ? d + momentum*buf
  *          : buf; p -= lr*d.
- *   sumsq  sum of x^2 accumulated in double (global norm for clipping).
+ *   sumsq  sum of x^2 over a list of arrays, accumulated in double (the
+ *          global norm for clipping).
  *
  * Loops are element-independent (OpenMP above LAB_CPU_PAR_MIN elements,
  * vectorizable bodies). Tested through lab_optim_step in
@@ -65,12 +66,19 @@ static void cpu_sgd(int64_t n, float *p, const float *g, float *buf, float lr, f
     }
 }
 
-static double cpu_sumsq(int64_t n, const float *x)
+static int cpu_sumsq(int count, const int64_t *ns, const float *const *xs, double *out)
 {
-    double s = 0;
+    double total = 0;
+    for (int k = 0; k < count; k++) {
+        const float *x = xs[k];
+        int64_t n = ns[k];
+        double s = 0;
 #pragma omp parallel for simd reduction(+ : s) schedule(static) if (parallel : n > LAB_CPU_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) s += (double)x[i] * (double)x[i];
-    return s;
+        for (int64_t i = 0; i < n; i++) s += (double)x[i] * (double)x[i];
+        total += s;
+    }
+    *out = total;
+    return 0;
 }
 
 void lab_cpu_install_optim(lab_backend *be)

@@ -177,11 +177,10 @@ static int64_t spmm_split(int64_t rows, const int64_t *rowptr, int64_t t, int64_
  * that a loaded machine slows down takes fewer. No atomics: each part owns
  * its rows of y; Aᵀ x (spmm's backward) runs this same kernel on the
  * transpose, which op_sparse.c builds once per CSR and caches. */
-static void cpu_spmm(int64_t rows, int64_t cols, int64_t f, const int64_t *rowptr, const int64_t *colind,
-                     const float *vals, const float *x, float *y)
+static void cpu_spmm(int64_t rows, int64_t cols, int64_t f, int64_t nnz, const int64_t *rowptr,
+                     const int64_t *colind, const float *vals, const float *x, float *y)
 {
     (void)cols;
-    int64_t nnz = rowptr[rows];
     int nt = omp_get_max_threads();
     if (nt < 2 || rows < 2 || (nnz + rows) * f < LAB_CPU_PAR_MIN) {
         spmm_rows(0, rows, f, rowptr, colind, vals, x, y);

@@ -19,7 +19,7 @@
  * Copies are explicit and run on the device's stream: host-to-device from
  * pageable memory returns once the source has been staged (the caller may
  * reuse it), from pinned memory it waits; device-to-host waits for the
- * stream and reports any earlier kernel failure.
+ * stream and reports any earlier kernel failure or out-of-range index.
  *
  * Tested by tests/parity/test_parity_memory.c (allocation, reuse, copies,
  * stats, out-of-memory message) on a GPU; without one, its tests check that
@@ -99,6 +99,8 @@ static int tf32_on;
 
 int lab_cu_tf32(void) { return __atomic_load_n(&tf32_on, __ATOMIC_RELAXED); }
 
+int lab_cu_debug(void) { return debug_sync; }
+
 static cublasMath_t math_mode(int tf32) { return tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH; }
 
 /* Stream, cuBLAS and cuSPARSE for one device; on failure undoes what it made
@@ -127,6 +129,14 @@ static int dev_init(lab_cu_dev *d, int dev, char *why, size_t len)
     if (ss != CUSPARSE_STATUS_SUCCESS) {
         snprintf(why, len, "cuSPARSE failed to start on cuda:%d: %s", dev, cusparseGetErrorString(ss));
         if (d->sparse) cusparseDestroy(d->sparse);
+        cublasDestroy(d->blas);
+        cudaStreamDestroy(d->stream);
+        d->sparse = NULL;
+        d->blas = NULL;
+        return -1;
+    }
+    if (lab_cu_index_init(d, why, len) < 0) {
+        cusparseDestroy(d->sparse);
         cublasDestroy(d->blas);
         cudaStreamDestroy(d->stream);
         d->sparse = NULL;
@@ -428,7 +438,9 @@ static int cu_copy_d2h(int dev, void *dst, const void *src, size_t bytes)
     if (bytes) e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, d->stream);
     if (e == cudaSuccess) e = cudaStreamSynchronize(d->stream);
     if (e != cudaSuccess) return copy_failed(dev, "device to host", bytes, e);
-    /* The values are only trustworthy if every kernel before them ran. */
+    /* The values are only trustworthy if every kernel before them ran and
+     * every index they used was in range. */
+    lab_cu_index_poll(d);
     return lab_cu_take_error();
 }
 
@@ -464,6 +476,7 @@ static int cu_synchronize(int dev)
         cudaGetLastError();
         return lab_error_set("cuda:%d: a queued kernel or copy failed: %s", dev, cudaGetErrorString(e));
     }
+    lab_cu_index_poll(d);
     return lab_cu_take_error();
 }
 
@@ -521,6 +534,7 @@ static void teardown(void)
             free(pl->lists);
             pl->lists = NULL;
         }
+        lab_cu_index_free(d);
         cusparseDestroy(d->sparse);
         cublasDestroy(d->blas);
         cudaStreamDestroy(d->stream);

@@ -1,6 +1,6 @@
 /* CUDA elementwise primitives: fill, cast, unary maps and their derivatives,
- * broadcasting binary ops, where, strided copies and gradient accumulation
- * (semantics in framework/core/backend.h, formulas copied from
+ * broadcasting binary ops, where, strided copies, gradient accumulation and
+ * the rotary position embedding (semantics in framework/core/backend.h, formulas copied from
  * kernels/cpu/cpu_elementwise.c so both backends agree).
  *
  * Strided operands go through one host-side simplification, as on the CPU:
@@ -649,8 +649,45 @@ static void cu_accumulate(int64_t n, float *y, const float *x)
     LAB_CU_CHECK(d, "accumulate");
 }
 
+/* --- rotary position embedding ------------------------------------------------- */
+
+/* A thread per (row, t, i) pair. The angle, its cosine and sine are formed
+ * in double as on the CPU, and the products are kept unfused (__dmul_rn,
+ * ...) as the CPU evaluates them; the remaining difference is the device's
+ * pow/sincos against glibc's (a couple of double ulp), far below float
+ * rounding. In-place (y == x) is safe: each thread reads its pair first. */
+__global__ void k_rope(int64_t rows, int64_t T, int64_t D, float *y, const float *x, const int64_t *pos, double base,
+                       double sign)
+{
+    int64_t half = D / 2;
+    LAB_CU_LOOP(e, rows * T * half)
+    {
+        int64_t i = e % half, rt = e / half, t = rt % T;
+        double ang = (double)pos[t] * pow(base, -2.0 * (double)i / (double)D);
+        double sn, c;
+        sincos(ang, &sn, &c);
+        sn = sign * sn;
+        const float *xv = x + rt * D;
+        float *yv = y + rt * D;
+        double a = xv[i], b = xv[i + half];
+        yv[i] = (float)__dsub_rn(__dmul_rn(a, c), __dmul_rn(b, sn));
+        yv[i + half] = (float)__dadd_rn(__dmul_rn(a, sn), __dmul_rn(b, c));
+    }
+}
+
+static void cu_rope(int64_t rows, int64_t T, int64_t D, float *y, const float *x, const int64_t *pos, double base,
+                    double sign)
+{
+    int64_t n = rows * T * (D / 2);
+    if (n <= 0) return;
+    lab_cu_dev *d = lab_cu_dev_of(y);
+    k_rope<<<lab_cu_blocks(d, n, LAB_CU_THREADS), LAB_CU_THREADS, 0, d->stream>>>(rows, T, D, y, x, pos, base, sign);
+    LAB_CU_CHECK(d, "rope");
+}
+
 void lab_cu_install_elementwise(lab_backend *be)
 {
+    be->rope = cu_rope;
     be->fill = cu_fill;
     be->cast = cu_cast;
     be->unary = cu_unary;

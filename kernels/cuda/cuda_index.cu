@@ -14,17 +14,202 @@
  * the CPU's: the first row holding the extreme, -1 and 0 for an empty
  * segment. NaN inputs are not ordered as on the CPU (documented limit), and
  * rows are limited to 2^32 per call.
- * Indices are validated by the ops; the kernels still skip out-of-range ones
- * rather than touch memory outside the tensors.
+ * Indices are validated by the ops through check_index, which runs on the
+ * stream (below) and reports at the next wait for the device; the kernels
+ * therefore skip out-of-range entries rather than touch memory outside the
+ * tensors.
  *
  * Tested by tests/parity/test_parity_index.c (index_select/embedding,
  * gather, scatter_add, one_hot, segment sum/mean/max, with repeated indices
  * and empty segments, forward and backward) against the CPU, on a GPU.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cuda_int.h"
+#include "lab/error.h"
+
+/* --- index checks ---------------------------------------------------------------------
+ *
+ * A host bounds check of a device index tensor costs a copy and a wait for
+ * the stream per op, which makes small training steps launch-bound. So the
+ * check is a kernel: every thread that finds an entry outside [0, limit)
+ * lowers one 64-bit key, (check number << 40) | position, with atomicMin,
+ * so the key ends at the first bad position of the earliest failing check.
+ * The last block of a launch (a counter in the record tells which) reads the
+ * key; if its own check holds it, it reads the bad value while the index
+ * tensor is certainly still alive and writes key and value to pinned host
+ * memory mapped into the device. Nothing waits. Whenever the host waits for
+ * the stream anyway (copy to host, synchronize), lab_cu_index_poll looks at
+ * that host record and turns it into the error, with the op named from a
+ * small host ring of recent checks; then re-arms the device key.
+ * With LAB_CUDA_DEBUG the check waits at once and fails at the op. */
+
+#define POS_BITS 40
+#define POS_MASK ((1ull << POS_BITS) - 1)
+#define SEQ_MOD ((1u << (64 - POS_BITS)) - 1) /* keeps a key != ~0, the "none" mark */
+#define RING 256
+#define KEY_NONE 0xFFFFFFFFFFFFFFFFull
+
+typedef struct {
+    unsigned long long key;
+    unsigned int done; /* blocks finished in the current launch */
+    unsigned int pad;
+} fault_rec;
+
+typedef struct {
+    unsigned long long key; /* KEY_NONE, or the failing key */
+    long long value;
+} fault_out;
+
+typedef struct {
+    unsigned seq;
+    int64_t limit;
+    char op[48];
+    char what[16];
+} check_desc;
+
+struct lab_cu_checks {
+    pthread_mutex_t lock;
+    unsigned next_seq;
+    check_desc ring[RING];
+    fault_rec *rec;            /* device memory */
+    volatile fault_out *out;   /* pinned host memory... */
+    fault_out *out_dev;        /* ...as the device sees it */
+};
+
+__global__ void k_check_index(const int64_t *idx, int64_t n, int64_t limit, unsigned long long tag, fault_rec *rec,
+                              fault_out *out)
+{
+    LAB_CU_LOOP(i, n)
+    {
+        int64_t v = idx[i];
+        if (v < 0 || v >= limit) {
+            unsigned long long pos = (unsigned long long)i < POS_MASK ? (unsigned long long)i : POS_MASK;
+            atomicMin(&rec->key, tag | pos);
+        }
+    }
+    __shared__ int last;
+    __threadfence(); /* this block's atomicMin before its count below */
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&rec->done, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last || threadIdx.x != 0) return;
+    unsigned long long k = atomicAdd(&rec->key, 0ull); /* every block's minimum is in */
+    rec->done = 0;                                     /* for the next launch, which is queued behind us */
+    if (k == KEY_NONE || (k & ~POS_MASK) != tag) return;
+    unsigned long long pos = k & POS_MASK;
+    out->value = pos < POS_MASK ? (long long)idx[pos] : 0;
+    __threadfence_system(); /* the value is visible before the key that announces it */
+    out->key = k;
+}
+
+int lab_cu_index_init(lab_cu_dev *d, char *why, size_t len)
+{
+    lab_cu_checks *c = (lab_cu_checks *)calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(why, len, "cuda: out of host memory for the index checks");
+        return -1;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    void *h = NULL;
+    cudaError_t e = cudaMalloc((void **)&c->rec, sizeof(fault_rec));
+    if (e == cudaSuccess) e = cudaHostAlloc(&h, sizeof(fault_out), cudaHostAllocMapped);
+    if (e == cudaSuccess) {
+        c->out = (volatile fault_out *)h;
+        c->out->key = KEY_NONE;
+        c->out->value = 0;
+        e = cudaHostGetDevicePointer((void **)&c->out_dev, h, 0);
+    }
+    if (e == cudaSuccess) e = cudaMemsetAsync(c->rec, 0xFF, sizeof(unsigned long long), d->stream);
+    if (e == cudaSuccess) e = cudaMemsetAsync(&c->rec->done, 0, sizeof(unsigned int), d->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(d->stream);
+    if (e != cudaSuccess) {
+        snprintf(why, len, "cuda: could not set up the index checks: %s", cudaGetErrorString(e));
+        cudaGetLastError();
+        if (h) cudaFreeHost(h);
+        if (c->rec) cudaFree(c->rec);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return -1;
+    }
+    d->checks = c;
+    return 0;
+}
+
+void lab_cu_index_free(lab_cu_dev *d)
+{
+    lab_cu_checks *c = d->checks;
+    if (!c) return;
+    cudaFreeHost((void *)c->out);
+    cudaFree(c->rec);
+    cudaGetLastError();
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    d->checks = NULL;
+}
+
+void lab_cu_index_poll(lab_cu_dev *d)
+{
+    lab_cu_checks *c = d->checks;
+    if (!c) return;
+    pthread_mutex_lock(&c->lock);
+    unsigned long long k = c->out->key;
+    if (k == KEY_NONE) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    long long value = c->out->value;
+    unsigned seq = (unsigned)(k >> POS_BITS);
+    unsigned long long pos = k & POS_MASK;
+    const check_desc *cd = &c->ring[seq % RING];
+    if (cd->seq == seq && pos < POS_MASK)
+        lab_cu_fail("%s: %s %lld at position %llu is out of range [0, %lld) (cuda:%d checks indices on the "
+                    "device and reports at the next wait; LAB_CUDA_DEBUG=1 stops at the op)",
+                    cd->op, cd->what, value, pos, (long long)cd->limit, d->index);
+    else /* more than RING checks queued since the failing one */
+        lab_cu_fail("cuda:%d: an index op was given an out-of-range index (position %llu); run with "
+                    "LAB_CUDA_DEBUG=1 to stop at the op",
+                    d->index, pos);
+    /* Re-arm: the stream is idle (the caller just waited for it). */
+    c->out->key = KEY_NONE;
+    cudaMemsetAsync(c->rec, 0xFF, sizeof(unsigned long long), d->stream);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int cu_check_index(int dev, const int64_t *idx, int64_t n, int64_t limit, const char *op, const char *what)
+{
+    if (n <= 0) return 0;
+    lab_cu_dev *d = lab_cu_dev_at(dev);
+    if (!d) return -1;
+    lab_cu_checks *c = d->checks;
+    pthread_mutex_lock(&c->lock);
+    unsigned seq = c->next_seq;
+    c->next_seq = (seq + 1) % SEQ_MOD;
+    check_desc *cd = &c->ring[seq % RING];
+    cd->seq = seq;
+    cd->limit = limit;
+    snprintf(cd->op, sizeof cd->op, "%s", op);
+    snprintf(cd->what, sizeof cd->what, "%s", what);
+    /* Launched under the lock: with several host threads, check numbers
+     * reach the stream in order, so "earliest" means first queued. */
+    k_check_index<<<lab_cu_blocks(d, n, LAB_CU_THREADS), LAB_CU_THREADS, 0, d->stream>>>(
+        idx, n, limit, (unsigned long long)seq << POS_BITS, c->rec, c->out_dev);
+    pthread_mutex_unlock(&c->lock);
+    LAB_CU_CHECK(d, "check_index");
+    if (!lab_cu_debug()) return 0;
+    cudaError_t e = cudaStreamSynchronize(d->stream);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return lab_error_set("cuda:%d: a queued kernel failed: %s", dev, cudaGetErrorString(e));
+    }
+    lab_cu_index_poll(d);
+    return lab_cu_take_error();
+}
 
 /* y[o, j, i] = x[o, idx[j], i], j < nidx. */
 __global__ void k_index_select(int64_t outer, int64_t n, int64_t inner, float *y, const float *x, const int64_t *idx,
@@ -242,4 +427,5 @@ void lab_cu_install_index(lab_backend *be)
     be->scatter_add = cu_scatter_add;
     be->one_hot = cu_one_hot;
     be->segment_reduce = cu_segment_reduce;
+    be->check_index = cu_check_index;
 }

@@ -13,7 +13,10 @@
  * Errors. The kernel slots return void. A failed launch or library call is
  * recorded with lab_cu_fail(); the next call that can report (alloc,
  * copy_d2h, synchronize, sumsq) fails with that message, so an op's result is
- * never read silently after a kernel failed. With LAB_CUDA_DEBUG=1 in the
+ * never read silently after a kernel failed. Index checks work the same way
+ * without a host round trip: a check kernel records the first out-of-range
+ * entry on the device, and every wait for the stream looks at that record
+ * (lab_cu_index_poll). With LAB_CUDA_DEBUG=1 in the
  * environment every launch is followed by a stream synchronisation and a
  * check that names the kernel and its file:line (slow; for hunting bugs).
  *
@@ -31,6 +34,8 @@
 
 #include "backend.h"
 
+struct lab_cu_checks; /* queued index checks, cuda_index.cu */
+
 typedef struct lab_cu_dev {
     int index;
     int ready;           /* stream and handles created */
@@ -38,6 +43,7 @@ typedef struct lab_cu_dev {
     cublasHandle_t blas;
     cusparseHandle_t sparse;
     int sms;             /* multiprocessors: caps grid-stride grids */
+    struct lab_cu_checks *checks;
 } lab_cu_dev;
 
 /* The context of device dev, created on first use; NULL with the error set
@@ -68,6 +74,16 @@ int lab_cu_take_error(void);
 
 /* Current TF32 policy for gemm (0 = full f32, the default). */
 int lab_cu_tf32(void);
+/* LAB_CUDA_DEBUG is set: every launch is followed by a synchronisation. */
+int lab_cu_debug(void);
+
+/* Index checks (cuda_index.cu). Made with the device's stream (0, or -1 with
+ * the reason in why) and freed at teardown. lab_cu_index_poll must be called
+ * right after the stream was waited for: it turns a failed check into a
+ * recorded failure (lab_cu_fail) naming the op, value and position. */
+int lab_cu_index_init(lab_cu_dev *d, char *why, size_t len);
+void lab_cu_index_free(lab_cu_dev *d);
+void lab_cu_index_poll(lab_cu_dev *d);
 
 /* Install each family's slots (one .cu file each). */
 void lab_cu_install_memory(lab_backend *be);      /* cuda_backend.cu */

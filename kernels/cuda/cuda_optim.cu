@@ -111,31 +111,38 @@ __global__ void k_sumsq(int64_t n, const float *x, double *out)
     }
 }
 
-static double cu_sumsq(int64_t n, const float *x)
+/* Every array's squares go into one device double; one copy back and one
+ * wait for the stream in all. */
+static int cu_sumsq(int count, const int64_t *ns, const float *const *xs, double *out)
 {
-    if (n <= 0) return 0.0;
-    lab_cu_dev *d = lab_cu_dev_of(x);
+    *out = 0.0;
+    int first = -1;
+    for (int k = 0; k < count && first < 0; k++)
+        if (ns[k] > 0) first = k;
+    if (first < 0) return 0;
+    lab_cu_dev *d = lab_cu_dev_of(xs[first]);
     double *slot = (double *)lab_cu_tmp_alloc(d, sizeof(double));
-    if (!slot) {
-        lab_cu_take_error();
-        return NAN;
-    }
+    if (!slot) return lab_cu_take_error();
     double s = NAN;
     cudaError_t e = cudaMemsetAsync(slot, 0, sizeof(double), d->stream);
     if (e == cudaSuccess) {
-        k_sumsq<<<lab_cu_blocks(d, n, LAB_CU_THREADS), LAB_CU_THREADS, 0, d->stream>>>(n, x, slot);
-        LAB_CU_CHECK(d, "sumsq");
+        for (int k = 0; k < count; k++) {
+            if (ns[k] <= 0) continue;
+            k_sumsq<<<lab_cu_blocks(d, ns[k], LAB_CU_THREADS), LAB_CU_THREADS, 0, d->stream>>>(ns[k], xs[k], slot);
+            LAB_CU_CHECK(d, "sumsq");
+        }
         e = cudaMemcpyAsync(&s, slot, sizeof s, cudaMemcpyDeviceToHost, d->stream);
     }
     if (e == cudaSuccess) e = cudaStreamSynchronize(d->stream);
     lab_cu_tmp_free(d, slot, sizeof(double));
     if (e != cudaSuccess) {
         cudaGetLastError();
-        lab_error_set("cuda: sumsq failed: %s", cudaGetErrorString(e));
-        return NAN;
+        return lab_error_set("cuda: sumsq failed: %s", cudaGetErrorString(e));
     }
-    if (lab_cu_take_error() < 0) return NAN;
-    return s;
+    lab_cu_index_poll(d);
+    if (lab_cu_take_error() < 0) return -1;
+    *out = s;
+    return 0;
 }
 
 void lab_cu_install_optim(lab_backend *be)

@@ -5,9 +5,8 @@
  * row-major dense operands, the library's default algorithm). cuSPARSE's CSR
  * format assumes ascending, unique column ids in each row: what the
  * project's graph builders and the CSR transpose produce. cuSPARSE needs nnz
- * on the host and the slot does not carry it, so each call first reads
- * rowptr[rows] back (8 bytes), which waits for the stream: a few
- * microseconds per product.
+ * on the host: the slot carries it (the CSR knows it), so no product waits
+ * for the device.
  *
  * LAB_CUDA_SPMM=native selects our own kernel instead: a warp per row, lanes
  * over 32 features at a time, each output summed in CSR order without fused
@@ -88,8 +87,8 @@ static cusparseStatus_t spmm_cusparse(lab_cu_dev *d, int64_t rows, int64_t cols,
     return st;
 }
 
-static void cu_spmm(int64_t rows, int64_t cols, int64_t f, const int64_t *rowptr, const int64_t *colind,
-                    const float *vals, const float *x, float *y)
+static void cu_spmm(int64_t rows, int64_t cols, int64_t f, int64_t nnz, const int64_t *rowptr,
+                    const int64_t *colind, const float *vals, const float *x, float *y)
 {
     if (rows <= 0 || f <= 0) return;
     lab_cu_dev *d = lab_cu_dev_of(y);
@@ -98,15 +97,8 @@ static void cu_spmm(int64_t rows, int64_t cols, int64_t f, const int64_t *rowptr
         spmm_native(d, rows, f, rowptr, colind, vals, x, y);
         return;
     }
-    int64_t nnz = 0;
-    cudaError_t e = cudaMemcpyAsync(&nnz, rowptr + rows, sizeof nnz, cudaMemcpyDeviceToHost, d->stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(d->stream);
-    if (e != cudaSuccess) {
-        lab_cu_fail("cuda: spmm could not read the row pointers: %s", cudaGetErrorString(e));
-        return;
-    }
     if (nnz <= 0 || cols <= 0) { /* no entries: y = 0 */
-        e = cudaMemsetAsync(y, 0, (size_t)(rows * f) * sizeof(float), d->stream);
+        cudaError_t e = cudaMemsetAsync(y, 0, (size_t)(rows * f) * sizeof(float), d->stream);
         if (e != cudaSuccess) lab_cu_fail("cuda: spmm failed: %s", cudaGetErrorString(e));
         return;
     }

@@ -1,5 +1,6 @@
 /* CPU vs CUDA: elementwise ops (kernels/cuda/cuda_elementwise.cu).
  * Skipped without a usable cuda:0. */
+#include "lab/rope.h"
 #include "parity.h"
 
 /* Pure IEEE arithmetic (add, sub, mul, div, compares, selects, copies, the
@@ -242,5 +243,30 @@ Test(parity_elementwise, gelu_and_sigmoid_tails)
     lab_tensor *far = lt_rand(6, 1, &n, -95.0f, -89.0f);
     check_unary("gelu (x < -4)", lab_gelu, neg, (pt_tol){0, 1e-4, 0, 1e-4});
     pt_check("log sigmoid (x < -89)", apply_un, 1, &far, 0u, (void *)log_sigmoid, (pt_tol){1e-2, 1e-4, 0, 0});
+    lab_scope_end();
+}
+
+/* RoPE runs on the device (it used to round-trip through the host). Angles
+ * are formed in double on both sides; the device's pow/sincos differ from
+ * glibc's by a couple of double ulp, which float rounding almost always
+ * hides: 1e-6 relative. Positions with a gap (as PAL's) and large ones. */
+static lab_tensor *rope_fn(lab_tensor *const *in, void *u)
+{
+    (void)u;
+    return lab_rope(in[0], in[1], 10000.0f);
+}
+
+Test(parity_elementwise, rope_forward_and_backward)
+{
+    PT_REQUIRE_GPU();
+    lab_scope_begin();
+    lab_tensor *x = lt_randn(60, 4, (int64_t[]){2, 3, 7, 16});
+    int64_t p[7] = {0, 1, 2, 9, 10, 11, 4000};
+    lab_tensor *pos = lab_tensor_from_data(LAB_I64, 1, (int64_t[]){7}, p, LAB_CPU);
+    lab_tensor *in[2] = {x, pos};
+    pt_check("rope", rope_fn, 2, in, 1u, NULL, (pt_tol){1e-6, 1e-6, 1e-6, 1e-6});
+    /* pos left on the host with x on the device: copied over by the op. */
+    lab_tensor *yg = lab_rope(lab_tensor_to(x, PT_GPU), pos, 10000.0f);
+    pt_assert_match("rope with pos on the host", yg, lab_rope(x, pos, 10000.0f), 1e-6, 1e-6);
     lab_scope_end();
 }

@@ -120,3 +120,52 @@ Test(parity_index, segment_min_slot)
     pt_assert_match("segment min rows", ag, ac, 0, 0);
     lab_scope_end();
 }
+
+/* An out-of-range index on cuda is checked on the device: the op returns, and
+ * the next wait for the device (here lab_cuda_synchronize; a copy to the
+ * host works the same) fails with the cpu's sentence. A backend that checks
+ * at once (the cpu table behind tests/parity/fake_cuda_backend.c) fails at
+ * the op instead; both are accepted. Afterwards the device works again. */
+static void expect_index_error(const char *what, lab_tensor *y, const char *want)
+{
+    int at_op = y == NULL;
+    if (!at_op) cr_assert_lt(lab_cuda_synchronize(0), 0, "%s: the bad index was not reported", what);
+    cr_assert(strstr(lab_error(), want) != NULL, "%s: error \"%s\" lacks \"%s\"", what, lab_error(), want);
+    cr_assert_eq(lab_cuda_synchronize(0), 0, "%s: the error was reported twice: %s", what, lab_error());
+}
+
+Test(parity_index, out_of_range_indices_are_reported_at_the_next_wait)
+{
+    PT_REQUIRE_GPU();
+    lab_scope_begin();
+    lab_tensor *x = lab_tensor_to(lt_randn(40, 2, (int64_t[]){5, 3}), PT_GPU);
+    int64_t bad[4] = {0, 4, 7, 9};
+    lab_tensor *idx = lab_tensor_from_data(LAB_I64, 1, (int64_t[]){4}, bad, PT_GPU);
+    expect_index_error("index_select", lab_index_select(x, 0, idx),
+                       "index_select: index 7 at position 2 is out of range [0, 5)");
+    /* The earliest failing check is the one reported. */
+    int64_t neg[3] = {1, -2, 1};
+    lab_tensor *idx2 = lab_tensor_from_data(LAB_I64, 1, (int64_t[]){3}, neg, PT_GPU);
+    lab_tensor *y1 = lab_embedding(x, idx2);
+    lab_tensor *y2 = y1 ? lab_index_select(x, 0, idx) : NULL;
+    expect_index_error("two bad ops", y2, "index -2 at position 1 is out of range [0, 5)");
+    /* Labels, reported by a copy to the host. */
+    int64_t lab[3] = {2, 3, 1};
+    lab_tensor *labels = lab_tensor_from_data(LAB_I64, 1, (int64_t[]){3}, lab, PT_GPU);
+    lab_tensor *logits = lab_tensor_to(lt_randn(41, 2, (int64_t[]){3, 3}), PT_GPU);
+    lab_tensor *loss = lab_cross_entropy(logits, labels);
+    if (loss) {
+        float v = lab_tensor_item(loss);
+        cr_assert(v != v, "item() of a loss with a bad label must fail, got %g", v);
+    }
+    cr_assert(strstr(lab_error(), "cross_entropy: label 3 at position 1 is out of range [0, 3)") != NULL, "%s",
+              lab_error());
+    /* In range again: results are right and nothing is pending. */
+    int64_t good[2] = {4, 0};
+    lab_tensor *idx3 = lab_tensor_from_data(LAB_I64, 1, (int64_t[]){2}, good, PT_GPU);
+    lab_tensor *y = lab_index_select(x, 0, idx3);
+    cr_assert_not_null(y, "%s", lab_error());
+    lab_tensor *want = lab_index_select(lab_tensor_to(x, LAB_CPU), 0, lab_tensor_to(idx3, LAB_CPU));
+    pt_assert_match("index_select after an error", y, want, 0, 0);
+    lab_scope_end();
+}

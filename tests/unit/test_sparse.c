@@ -261,7 +261,7 @@ Test(sparse, spmm_blocked_kernel_bitwise_equals_serial_loop)
         for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++) {
             omp_set_num_threads(threads[ti]);
             memset(got, 0xff, (size_t)(rows * f) * sizeof *got); /* NaN: every element must be written */
-            be->spmm(rows, cols, f, rowptr, colind, vals, xv, got);
+            be->spmm(rows, cols, f, rowptr[rows], rowptr, colind, vals, xv, got);
             for (int64_t i = 0; i < rows * f; i++)
                 cr_assert(memcmp(&got[i], &want[i], sizeof *got) == 0, "f %lld, %d threads, row %lld col %lld: %g vs %g",
                           (long long)f, threads[ti], (long long)(i / f), (long long)(i % f), got[i], want[i]);
@@ -453,7 +453,7 @@ Test(sparse, segment_reduce_parallel_sizes_bitwise_equal_reference)
     graph g = graph_random(102, 400, 300, 0.1);
     lab_tensor *gx = lt_randn(103, 2, (int64_t[]){300, 16});
     float *s1 = malloc(400 * 16 * sizeof *s1), *s2 = malloc(400 * 16 * sizeof *s2);
-    be->spmm(g.rows, g.cols, 16, g.rowptr, g.colind, g.vals, lab_tensor_f32(gx), s1);
+    be->spmm(g.rows, g.cols, 16, g.rowptr[g.rows], g.rowptr, g.colind, g.vals, lab_tensor_f32(gx), s1);
     lab_ref_spmm(g.rows, g.cols, 16, g.rowptr, g.colind, g.vals, lab_tensor_f32(gx), s2);
     lt_assert_close(s1, s2, 400 * 16, 1e-4, 1e-4);
     graph_free(&g);
