@@ -139,13 +139,30 @@ check-deps:
 deps: ## install the Debian packages the build, tests and benchmarks need (quiet when present)
 	@./tools/deps.sh --install
 
+# The parity tests once more against the CPU table posing as "cuda"
+# (tests/parity/fake_cuda_backend.c): no CUDA kernel runs, but every op's
+# device path (copies, device-side index checks' contract, the loader's
+# staging) runs on every machine. The allocator test needs real device memory.
+FAKE_CUDA := $(BUILD)/lib/fake_cuda.so
+# Its out-of-memory test asks the cpu allocator for 128 TiB: under ASan that
+# must return NULL rather than abort.
+FAKE_CUDA_RUN := LAB_CUDA_LIB=$(abspath $(FAKE_CUDA)) LAB_TEST_FILTER='!(parity_memory/caching*)' \
+  LAB_TEST_TAG=' [fake cuda]' ASAN_OPTIONS=allocator_may_return_null=1
+
+$(FAKE_CUDA): tests/parity/fake_cuda_backend.c framework/core/backend.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC    $@")
+	$(Q)$(CC) -std=c11 -Wall -Wextra -Werror -shared -fPIC -Iframework/core -Iframework/include -o $@ $<
+
 test: deps ## install deps, build everything, run the unit, plugin and (skipping without a GPU) parity tests
-	@$(MAKE) --no-print-directory all fixtures $(TEST_BIN) $(PARITY_BIN)
+	@$(MAKE) --no-print-directory all fixtures $(TEST_BIN) $(PARITY_BIN) $(FAKE_CUDA)
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@./tools/run-tests.sh $(BUILD) $(TEST_BIN) $(PARITY_BIN)
+	@$(FAKE_CUDA_RUN) ./tools/run-tests.sh $(BUILD) $(PARITY_BIN)
 
-test-unit: all fixtures $(TEST_BIN)
+test-unit: all fixtures $(TEST_BIN) $(PARITY_BIN) $(FAKE_CUDA)
 	@./tools/run-tests.sh $(BUILD) $(TEST_BIN)
+	@$(FAKE_CUDA_RUN) ./tools/run-tests.sh $(BUILD) $(PARITY_BIN)
 
 test-asan: deps ## the same tests under AddressSanitizer + UBSan (build-asan/)
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined CUDA=0 test-unit
@@ -195,3 +212,6 @@ $(BUILD)/tests/plugins/test_noprop $(BUILD)/bench/bench_noprop: $(wildcard plugi
 $(BUILD)/tests/plugins/test_pal $(BUILD)/tests/plugins/test_pal_words $(BUILD)/bench/bench_pal: $(wildcard plugins/pal/*.c plugins/pal/*.h)
 
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)
+# Tests, fixtures and benchmarks: a changed header (e.g. lab/plugin.h's ABI)
+# rebuilds them too.
+-include $(FIXTURE_SO:.so=.d) $(TEST_BIN:=.d) $(PARITY_BIN:=.d) $(BENCH_BIN:=.d)

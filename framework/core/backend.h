@@ -21,7 +21,10 @@
 
 #include "lab/tensor.h"
 
-#define LAB_BACKEND_ABI 2
+#define LAB_BACKEND_ABI 3
+
+/* Largest head size the fused attention slots take. */
+#define LAB_ATTN_MAX_D 128
 
 typedef enum {
     LAB_UN_NEG = 0, LAB_UN_EXP, LAB_UN_LOG, LAB_UN_SQRT, LAB_UN_RSQRT, LAB_UN_ABS,
@@ -147,6 +150,15 @@ typedef struct lab_backend {
                       int64_t OW, float *y, const float *x);
     void (*avgpool2d_backward)(int64_t NC, int64_t H, int64_t W, int k, int stride, int pad,
                                int64_t OH, int64_t OW, float *gx, const float *gy);
+    /* The whole batch at once, for devices where one launch per image is the
+     * bottleneck: x [N, C, H, W] -> col [C*kh*kw, N, OH*OW] (row (c, i, j),
+     * then image, then output position), so one gemm covers every image. */
+    void (*im2col_batched)(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, int kh, int kw,
+                           int stride, int pad, int64_t OH, int64_t OW, float *col);
+    /* x [N, C, H, W] += col2im of col in im2col_batched's layout; each
+     * element adds its (i, j) terms in the order col2im does. */
+    void (*col2im_batched)(const float *col, int64_t N, int64_t C, int64_t H, int64_t W, int kh, int kw,
+                           int stride, int pad, int64_t OH, int64_t OW, float *x);
 
     /* --- indexing over x viewed as [outer, n, inner] --------------------- */
     /* y[o, j, i] = x[o, idx[j], i], j < nidx (idx validated by the op). */
@@ -185,6 +197,23 @@ typedef struct lab_backend {
     void (*spmm)(int64_t rows, int64_t cols, int64_t f, int64_t nnz, const int64_t *rowptr,
                  const int64_t *colind, const float *vals, const float *x, float *y);
 
+    /* --- fused attention (small heads, D <= LAB_ATTN_MAX_D) -----------------
+     * q [B*H, Tq, D], k and v [B*H, Tk, D]; head bh is (b, h) = (bh / H,
+     * bh % H). Key j is allowed for query i unless mask (may be NULL), read at
+     * b*ms[0] + h*ms[1] + i*ms[2] + j*ms[3], is 0 there, or causal and
+     * j > i + Tk - Tq. Scores are (scale*q_i)·k_j. out [B*H, Tq, D];
+     * lse [B*H, Tq] = log-sum-exp of the allowed scores, +inf for a query
+     * that sees no key (its output is 0). lab_attention uses these off the
+     * cpu only; the cpu's versions are plain reference loops. */
+    void (*attention)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, float scale, const float *q,
+                      const float *k, const float *v, const float *mask, const int64_t *ms, int causal,
+                      float *out, float *lse);
+    /* Gradients given dout; dq, dk, dv are overwritten, each may be NULL. */
+    void (*attention_backward)(int64_t B, int64_t H, int64_t Tq, int64_t Tk, int64_t D, float scale,
+                               const float *q, const float *k, const float *v, const float *mask,
+                               const int64_t *ms, int causal, const float *out, const float *lse,
+                               const float *dout, float *dq, float *dk, float *dv);
+
     /* --- random (see rng.h for the word layout) ------------------------- */
     void (*philox_uniform)(int64_t n, float *y, uint64_t seed, uint64_t stream,
                            uint64_t offset, float lo, float hi);
@@ -216,6 +245,10 @@ typedef struct lab_backend {
     /* Allow TF32 tensor-core math in gemm (on != 0) for every device;
      * returns the previous setting (0/1). Off by default. */
     int (*set_tf32)(int on);
+    /* Page-locked host memory: copy_h2d from it is a DMA with no staging
+     * copy. NULL with the error set; host_free(NULL) is a no-op. */
+    void *(*host_alloc)(size_t bytes);
+    void (*host_free)(void *p);
 } lab_backend;
 
 /* The backend for a device: cpu always; cuda loads liblab_cuda.so on first

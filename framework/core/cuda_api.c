@@ -61,3 +61,23 @@ int lab_cuda_device_info(int dev, char *buf, size_t len)
     if (!buf || len == 0) return lab_error_set("cuda_device_info: no buffer");
     return be->device_info(dev, buf, len);
 }
+
+void *lab_cuda_host_alloc(size_t bytes)
+{
+    const lab_backend *be = cuda_backend("cuda_host_alloc", 0);
+    if (!be) return NULL;
+    if (!be->host_alloc) {
+        lab_error_set("cuda_host_alloc: not available on the %s backend", be->name);
+        return NULL;
+    }
+    return be->host_alloc(bytes ? bytes : 1);
+}
+
+void lab_cuda_host_free(void *p)
+{
+    if (!p) return;
+    /* p came from host_alloc, so the backend is loaded and has the slot. */
+    lab_device d = {LAB_DEV_CUDA, 0};
+    const lab_backend *be = lab_backend_get(d);
+    if (be && be->host_free) be->host_free(p);
+}

@@ -17,10 +17,20 @@
  * col2im. Only the gradients that are wanted are computed (the first
  * layer's input needs none).
  *
+ * Off the cpu (CUDA), launches rather than arithmetic dominate small
+ * convolutions, so the batch goes through at once: im2col_batched lays the
+ * columns of a chunk of images out as [C*kh*kw, n, OH*OW], one gemm gives
+ * y in [O, n, P], and one broadcasting add (or copy) transposes it into
+ * [n, O, P] with the bias. The backward transposes gy the same way and needs
+ * one gemm per wanted gradient and one col2im_batched: about 3 launches
+ * forward and 6 backward per chunk instead of 2-5 per image. Chunks hold at
+ * most LAB_CONV_BATCH_FLOATS floats (default 2^25, 128 MiB) per buffer.
+ *
  * Pooling calls the backend's pooling primitives on all N*C planes at once;
  * global average pooling is a gemm against a ones vector.
  */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops_int.h"
@@ -96,6 +106,113 @@ static const float *image_cols(const lab_backend *be, const conv_geom *g, const 
     return col;
 }
 
+/* --- batched path (devices) ----------------------------------------------------- */
+
+/* LAB_CUDA_CONV=per-image keeps devices on the per-image loop (for
+ * benchmarking the two against each other, or to rule the batched path out
+ * when hunting a bug); read at every call, it costs nothing next to a conv. */
+static int use_batched(const lab_backend *be, const lab_tensor *x)
+{
+    const char *mode = getenv("LAB_CUDA_CONV");
+    if (mode && strcmp(mode, "per-image") == 0) return 0;
+    return x->device.type != LAB_DEV_CPU && be->im2col_batched && be->col2im_batched && be->binary &&
+           be->strided_copy;
+}
+
+/* Images per chunk: each of the chunk's buffers (columns, transposed y or
+ * gy) stays within LAB_CONV_BATCH_FLOATS floats. */
+static int64_t batch_chunk(const conv_geom *g)
+{
+    static int64_t cap;
+    if (!cap) {
+        const char *e = getenv("LAB_CONV_BATCH_FLOATS");
+        long long v = e ? atoll(e) : 0;
+        __atomic_store_n(&cap, v > 0 ? (int64_t)v : (int64_t)1 << 25, __ATOMIC_RELAXED);
+    }
+    int64_t P = g->OH * g->OW, per = g->C * g->kh * g->kw * P;
+    if (g->O * P > per) per = g->O * P;
+    int64_t n = per > 0 ? cap / per : g->N;
+    if (n > g->N) n = g->N;
+    return n < 1 ? 1 : n;
+}
+
+static int conv_forward_batched(const lab_backend *be, const conv_geom *g, lab_tensor *x, lab_tensor *w,
+                                lab_tensor *b, lab_tensor *y)
+{
+    int64_t P = g->OH * g->OW, CKK = g->C * g->kh * g->kw, CHW = g->C * g->H * g->W;
+    int64_t nc = batch_chunk(g);
+    lab_scope_begin();
+    int64_t cs = CKK * nc * P, ys = g->O * nc * P;
+    lab_tensor *col = lab_tensor_empty(LAB_F32, 1, &cs, x->device);
+    lab_tensor *yt = lab_tensor_empty(LAB_F32, 1, &ys, x->device);
+    int ok = col && yt;
+    for (int64_t n0 = 0; ok && n0 < g->N; n0 += nc) {
+        int64_t m = g->N - n0 < nc ? g->N - n0 : nc;
+        float *COL = lab_op_f32(col), *YT = lab_op_f32(yt);
+        be->im2col_batched(lab_op_f32(x) + n0 * CHW, m, g->C, g->H, g->W, g->kh, g->kw, g->stride, g->pad, g->OH,
+                           g->OW, COL);
+        be->gemm(0, 0, g->O, m * P, CKK, 1.0f, lab_op_f32(w), CKK, COL, m * P, 0.0f, YT, m * P);
+        /* y[n0 + n, o, p] = yt[o, n, p] (+ b[o]) */
+        int64_t shape[3] = {m, g->O, P}, st[3] = {P, m * P, 1}, sb[3] = {0, 1, 0}, sy[3] = {g->O * P, P, 1};
+        float *Y = lab_op_f32(y) + n0 * g->O * P;
+        if (b)
+            be->binary(LAB_BIN_ADD, 3, shape, Y, YT, st, lab_op_f32(b), sb);
+        else
+            be->strided_copy(3, shape, sizeof(float), Y, sy, YT, st);
+    }
+    lab_scope_end();
+    return ok ? 0 : -1;
+}
+
+static void conv_backward_batched(lab_node *node, lab_tensor *gy, const conv_geom *g, int want_x, int want_w,
+                                  int want_b)
+{
+    lab_tensor *x = node->inputs[0], *w = node->inputs[1];
+    const lab_backend *be = lab_tensor_backend(gy);
+    lab_device dev = x->device;
+    int64_t P = g->OH * g->OW, CKK = g->C * g->kh * g->kw, CHW = g->C * g->H * g->W;
+    int64_t nc = batch_chunk(g);
+    int64_t cs = CKK * nc * P, gs = g->O * nc * P, ns = nc * P;
+    lab_tensor *gx = want_x ? lab_tensor_zeros(LAB_F32, 4, x->shape, dev) : NULL;
+    lab_tensor *gw = want_w ? lab_tensor_zeros(LAB_F32, 4, w->shape, dev) : NULL; /* [O, CKK] for the gemm */
+    lab_tensor *gb = want_b ? lab_tensor_zeros(LAB_F32, 1, &g->O, dev) : NULL;
+    lab_scope_begin();
+    lab_tensor *gyt = lab_tensor_empty(LAB_F32, 1, &gs, dev);
+    lab_tensor *col = want_x || want_w ? lab_tensor_empty(LAB_F32, 1, &cs, dev) : NULL;
+    lab_tensor *ones = want_b ? lab_tensor_full(LAB_F32, 1, &ns, 1.0, dev) : NULL;
+    int ok = gyt && (!(want_x || want_w) || col) && (!want_b || ones) && (!want_x || gx) && (!want_w || gw) &&
+             (!want_b || gb);
+    for (int64_t n0 = 0; ok && n0 < g->N; n0 += nc) {
+        int64_t m = g->N - n0 < nc ? g->N - n0 : nc;
+        float *GYT = lab_op_f32(gyt), *COL = col ? lab_op_f32(col) : NULL;
+        float beta = n0 == 0 ? 0.0f : 1.0f;
+        /* gyt[o, n, p] = gy[n0 + n, o, p] */
+        int64_t shape[3] = {g->O, m, P}, dt[3] = {m * P, P, 1}, sg[3] = {P, g->O * P, 1};
+        be->strided_copy(3, shape, sizeof(float), GYT, dt, lab_op_f32(gy) + n0 * g->O * P, sg);
+        if (want_w) { /* dW [O, CKK] += gyt [O, mP] colsᵀ */
+            be->im2col_batched(lab_op_f32(x) + n0 * CHW, m, g->C, g->H, g->W, g->kh, g->kw, g->stride, g->pad,
+                               g->OH, g->OW, COL);
+            be->gemm(0, 1, g->O, CKK, m * P, 1.0f, GYT, m * P, COL, m * P, beta, lab_op_f32(gw), CKK);
+        }
+        if (want_b) be->gemm(0, 0, g->O, 1, m * P, 1.0f, GYT, m * P, lab_op_f32(ones), 1, beta, lab_op_f32(gb), 1);
+        if (want_x) { /* dcols = Wᵀ gyt, scattered into dx */
+            be->gemm(1, 0, CKK, m * P, g->O, 1.0f, lab_op_f32(w), CKK, GYT, m * P, 0.0f, COL, m * P);
+            be->col2im_batched(COL, m, g->C, g->H, g->W, g->kh, g->kw, g->stride, g->pad, g->OH, g->OW,
+                               lab_op_f32(gx) + n0 * CHW);
+        }
+    }
+    lab_scope_end();
+    if (!ok) { /* error set; the gradients are lost, as with any failed op */
+        lab_tensor_release(lab_tensor_own(gx));
+        lab_tensor_release(lab_tensor_own(gw));
+        lab_tensor_release(lab_tensor_own(gb));
+        return;
+    }
+    if (gx) lab_node_accumulate(node, 0, gx);
+    if (gw) lab_node_accumulate(node, 1, gw);
+    if (gb) lab_node_accumulate(node, 2, gb);
+}
+
 static void conv2d_backward(lab_node *node, lab_tensor *gy)
 {
     lab_tensor *x = node->inputs[0], *w = node->inputs[1], *b = node->inputs[2];
@@ -105,6 +222,10 @@ static void conv2d_backward(lab_node *node, lab_tensor *gy)
     int64_t P = g.OH * g.OW, CKK = g.C * g.kh * g.kw;
     int want_x = lab_node_needs_grad(node, 0), want_w = lab_node_needs_grad(node, 1),
         want_b = b && lab_node_needs_grad(node, 2);
+    if (use_batched(be, x)) {
+        conv_backward_batched(node, gy, &g, want_x, want_w, want_b);
+        return;
+    }
     int T = conv_threads(x, g.N);
     lab_device dev = x->device;
     /* col2im accumulates, so dx starts at zero; the 1x1 path writes it whole. */
@@ -179,6 +300,17 @@ static void conv2d_backward(lab_node *node, lab_tensor *gy)
     }
 }
 
+static lab_tensor *conv_record(lab_tensor *x, lab_tensor *w, lab_tensor *b, lab_tensor *y, int stride, int pad)
+{
+    lab_tensor *in[3] = {x, w, b};
+    lab_node *n = lab_autograd_record(y, "conv2d", conv2d_backward, 3, in);
+    if (n) {
+        n->iparam[0] = stride;
+        n->iparam[1] = pad;
+    }
+    return y;
+}
+
 lab_tensor *lab_conv2d(lab_tensor *x, lab_tensor *w, lab_tensor *b, int stride, int pad)
 {
     if (!x || !w) return NULL;
@@ -191,6 +323,14 @@ lab_tensor *lab_conv2d(lab_tensor *x, lab_tensor *w, lab_tensor *b, int stride, 
     int64_t shape[4] = {g.N, g.O, g.OH, g.OW};
     lab_tensor *y = lab_tensor_empty(LAB_F32, 4, shape, x->device);
     if (!y) return NULL;
+    if (use_batched(be, x)) {
+        if (conv_forward_batched(be, &g, x, w, b, y) < 0) {
+            lab_tensor_own(y);
+            lab_tensor_release(y);
+            return NULL;
+        }
+        return conv_record(x, w, b, y, stride, pad);
+    }
     int T = conv_threads(x, g.N);
     lab_scope_begin();
     int64_t cs[2] = {T, CKK * P};
@@ -222,13 +362,7 @@ lab_tensor *lab_conv2d(lab_tensor *x, lab_tensor *w, lab_tensor *b, int stride, 
         lab_tensor_release(y);
         return NULL;
     }
-    lab_tensor *in[3] = {x, w, b};
-    lab_node *n = lab_autograd_record(y, "conv2d", conv2d_backward, 3, in);
-    if (n) {
-        n->iparam[0] = stride;
-        n->iparam[1] = pad;
-    }
-    return y;
+    return conv_record(x, w, b, y, stride, pad);
 }
 
 /* --- pooling ------------------------------------------------------------------- */

@@ -8,6 +8,12 @@
  * as fresh views made on the consumer's thread, so they land in the
  * consumer's scope.
  *
+ * On a device (cfg.device), the producing thread builds each batch in one
+ * staging buffer per loader, page-locked when the backend offers it, and
+ * copies it into fresh device tensors; the copy from pinned memory returns
+ * when it is done, so the buffer is free for the next batch. Only one thread
+ * produces at a time (the worker, or lab_loader_next without prefetching).
+ *
  * Tested in tests/unit/test_loader.c (order, drop_last, subset, augmentation
  * and normalisation against direct computation, identical batches with and
  * without prefetching, set_epoch, clean shutdown under ASan). Benchmarked by
@@ -19,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lab/cuda.h"
 #include "lab/error.h"
 #include "lab/loader.h"
 
@@ -49,6 +56,10 @@ struct lab_loader {
     /* The producer's epoch order cache (only the producing thread touches it). */
     int64_t perm_epoch;
     int64_t *perm;
+    /* Device batches: the producer's staging buffers (x then y). */
+    void *stage;
+    size_t stage_bytes;
+    int stage_pinned;
 
     /* Consumer state. */
     int64_t epoch, b;
@@ -138,6 +149,14 @@ static void build_sample(const lab_loader *l, const float *src, float *dst, lab_
     }
 }
 
+/* Where the labels start in the staging buffer: after a full batch of x,
+ * rounded up to 8 bytes for the int64 labels. */
+static size_t stage_y_offset(const lab_loader *l)
+{
+    size_t xb = (size_t)(l->cfg.batch_size * l->sample_numel) * sizeof(float);
+    return (xb + 7) & ~(size_t)7;
+}
+
 /* Batch `seq` as tensors outside every scope. */
 static int produce(lab_loader *l, int64_t seq, lab_tensor **xo, lab_tensor **yo)
 {
@@ -149,23 +168,41 @@ static int produce(lab_loader *l, int64_t seq, lab_tensor **xo, lab_tensor **yo)
     int64_t shape[LAB_MAX_DIMS];
     shape[0] = cnt;
     for (int d = 1; d < l->x->ndim; d++) shape[d] = l->x->shape[d];
-    lab_tensor *x = lab_tensor_own(lab_tensor_empty(LAB_F32, l->x->ndim, shape, LAB_CPU));
-    lab_tensor *y = l->y ? lab_tensor_own(lab_tensor_empty(LAB_I64, 1, &cnt, LAB_CPU)) : NULL;
-    if (!x || (l->y && !y)) {
-        lab_tensor_release(x);
-        lab_tensor_release(y);
-        return -1;
+    int on_dev = l->cfg.device.type != LAB_DEV_CPU;
+    lab_tensor *x = NULL, *y = NULL;
+    float *xd;
+    int64_t *yd = NULL;
+    if (on_dev) {
+        xd = l->stage;
+        if (l->y) yd = (int64_t *)((char *)l->stage + stage_y_offset(l));
+    } else {
+        x = lab_tensor_own(lab_tensor_empty(LAB_F32, l->x->ndim, shape, LAB_CPU));
+        y = l->y ? lab_tensor_own(lab_tensor_empty(LAB_I64, 1, &cnt, LAB_CPU)) : NULL;
+        if (!x || (l->y && !y)) {
+            lab_tensor_release(x);
+            lab_tensor_release(y);
+            return -1;
+        }
+        xd = lab_tensor_f32(x);
+        yd = y ? lab_tensor_i64(y) : NULL;
     }
     lab_rng ae = lab_rng_fork(&l->augment, (uint64_t)epoch);
     lab_rng aug = lab_rng_fork(&ae, (uint64_t)b);
     const float *xs = lab_tensor_f32(l->x);
     const int64_t *ys = l->y ? lab_tensor_i64(l->y) : NULL;
-    float *xd = lab_tensor_f32(x);
-    int64_t *yd = y ? lab_tensor_i64(y) : NULL;
     for (int64_t i = 0; i < cnt; i++) {
         int64_t id = l->index[l->perm[start + i]];
         build_sample(l, xs + id * l->sample_numel, xd + i * l->sample_numel, &aug);
         if (yd) yd[i] = ys[id];
+    }
+    if (on_dev) {
+        x = lab_tensor_own(lab_tensor_empty(LAB_F32, l->x->ndim, shape, l->cfg.device));
+        y = l->y ? lab_tensor_own(lab_tensor_empty(LAB_I64, 1, &cnt, l->cfg.device)) : NULL;
+        if (!x || (l->y && !y) || lab_tensor_copy_from_host(x, xd) < 0 || (y && lab_tensor_copy_from_host(y, yd) < 0)) {
+            lab_tensor_release(x);
+            lab_tensor_release(y);
+            return -1;
+        }
     }
     *xo = x;
     *yo = y;
@@ -248,6 +285,10 @@ void lab_loader_free(lab_loader *l)
     free(l->perm);
     free(l->mean);
     free(l->std);
+    if (l->stage_pinned)
+        lab_cuda_host_free(l->stage);
+    else
+        free(l->stage);
     free(l);
 }
 
@@ -368,6 +409,25 @@ lab_loader *lab_loader_new(lab_tensor *x, lab_tensor *y, const lab_loader_cfg *c
         lab_error_set("%s: drop_last with batch_size %lld leaves no batch of %lld samples", op,
                       (long long)cfg->batch_size, (long long)l->n);
         goto fail;
+    }
+    if (cfg->device.type != LAB_DEV_CPU) {
+        /* Fails here, with the backend's reason, rather than at the first batch. */
+        lab_tensor *probe = lab_tensor_empty(LAB_F32, 1, (int64_t[]){1}, cfg->device);
+        if (!probe) {
+            char d[32], why[512];
+            snprintf(why, sizeof why, "%s", lab_error());
+            lab_error_set("%s: device %s: %s", op, lab_device_str(cfg->device, d, sizeof d), why);
+            goto fail;
+        }
+        lab_tensor_release(lab_tensor_own(probe));
+        l->stage_bytes = stage_y_offset(l) + (y ? (size_t)cfg->batch_size * sizeof(int64_t) : 0);
+        if (cfg->device.type == LAB_DEV_CUDA) l->stage = lab_cuda_host_alloc(l->stage_bytes);
+        l->stage_pinned = l->stage != NULL;
+        if (!l->stage) l->stage = malloc(l->stage_bytes); /* no pinned memory: still correct, staged by the driver */
+        if (!l->stage) {
+            lab_error_set("%s: out of host memory for a %zu-byte staging buffer", op, l->stage_bytes);
+            goto fail;
+        }
     }
     l->perm_epoch = -1;
     l->shuffle = lab_rng_fork(rng, STREAM_SHUFFLE);

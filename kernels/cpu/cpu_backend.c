@@ -18,4 +18,5 @@ void lab_cpu_backend_install(lab_backend *be)
     lab_cpu_install_sparse(be);
     lab_cpu_install_random(be);
     lab_cpu_install_optim(be);
+    lab_cpu_install_attention(be);
 }

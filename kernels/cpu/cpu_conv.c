@@ -126,6 +126,49 @@ static void cpu_col2im(const float *col, int64_t C, int64_t H, int64_t W, int kh
     }
 }
 
+/* The batched layouts (backend.h). lab_conv2d uses them only off the cpu,
+ * so on the cpu they serve the fake "cuda" backend of the parity tests and
+ * are written for clarity: plain loops, the per-element order of col2im. */
+static void cpu_im2col_batched(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, int kh, int kw,
+                               int stride, int pad, int64_t OH, int64_t OW, float *col)
+{
+    int64_t rows = C * kh * kw, P = OH * OW;
+#pragma omp parallel for schedule(static) if (par_ok(rows * N * P))
+    for (int64_t r = 0; r < rows; r++) {
+        int j = (int)(r % kw), i = (int)((r / kw) % kh);
+        int64_t c = r / ((int64_t)kw * kh);
+        for (int64_t n = 0; n < N; n++) {
+            const float *xc = x + (n * C + c) * H * W;
+            float *out = col + (r * N + n) * P;
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    int64_t ih = oh * stride - pad + i, iw = ow * stride - pad + j;
+                    out[oh * OW + ow] = ih >= 0 && ih < H && iw >= 0 && iw < W ? xc[ih * W + iw] : 0.0f;
+                }
+        }
+    }
+}
+
+static void cpu_col2im_batched(const float *col, int64_t N, int64_t C, int64_t H, int64_t W, int kh, int kw,
+                               int stride, int pad, int64_t OH, int64_t OW, float *x)
+{
+    int64_t P = OH * OW;
+#pragma omp parallel for schedule(static) if (par_ok(N * C * kh * kw * P))
+    for (int64_t nc = 0; nc < N * C; nc++) {
+        int64_t n = nc / C, c = nc % C;
+        float *xc = x + nc * H * W;
+        for (int i = 0; i < kh; i++)
+            for (int j = 0; j < kw; j++) {
+                const float *in = col + ((((int64_t)c * kh + i) * kw + j) * N + n) * P;
+                for (int64_t oh = 0; oh < OH; oh++)
+                    for (int64_t ow = 0; ow < OW; ow++) {
+                        int64_t ih = oh * stride - pad + i, iw = ow * stride - pad + j;
+                        if (ih >= 0 && ih < H && iw >= 0 && iw < W) xc[ih * W + iw] += in[oh * OW + ow];
+                    }
+            }
+    }
+}
+
 /* Max over one window, branch-free (data-dependent branches mispredict half
  * the time on real activations). As PyTorch: a larger value or a NaN takes
  * the slot, so a NaN sticks (later NaNs move the index). */
@@ -294,6 +337,8 @@ void lab_cpu_install_conv(lab_backend *be)
 {
     be->im2col = cpu_im2col;
     be->col2im = cpu_col2im;
+    be->im2col_batched = cpu_im2col_batched;
+    be->col2im_batched = cpu_col2im_batched;
     be->maxpool2d = cpu_maxpool2d;
     be->maxpool2d_backward = cpu_maxpool2d_backward;
     be->avgpool2d = cpu_avgpool2d;

@@ -14,6 +14,7 @@ void lab_cpu_install_index(lab_backend *be);       /* cpu_index.c */
 void lab_cpu_install_sparse(lab_backend *be);      /* cpu_sparse.c */
 void lab_cpu_install_random(lab_backend *be);      /* cpu_random.c */
 void lab_cpu_install_optim(lab_backend *be);       /* cpu_optim.c */
+void lab_cpu_install_attention(lab_backend *be);   /* cpu_attention.c */
 
 /* Below this many elements a loop runs on one thread: OpenMP start-up costs
  * more than it saves. */

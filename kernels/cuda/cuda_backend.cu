@@ -499,8 +499,30 @@ static int cu_device_info(int dev, char *buf, size_t len)
     return 0;
 }
 
+static void *cu_host_alloc(size_t bytes)
+{
+    void *p = NULL;
+    /* Portable: the buffer is pinned for every device, not just the current. */
+    cudaError_t e = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        lab_error_set("cuda: cannot pin %zu bytes of host memory: %s", bytes, cudaGetErrorString(e));
+        return NULL;
+    }
+    return p;
+}
+
+static void cu_host_free(void *p)
+{
+    if (!p) return;
+    cudaFreeHost(p);
+    cudaGetLastError();
+}
+
 void lab_cu_install_memory(lab_backend *be)
 {
+    be->host_alloc = cu_host_alloc;
+    be->host_free = cu_host_free;
     be->alloc = cu_alloc;
     be->free = cu_free;
     be->copy_h2d = cu_copy_h2d;
@@ -626,6 +648,7 @@ lab_cuda_backend_entry(int abi, char *err, size_t errlen)
     lab_cu_install_sparse(&table);
     lab_cu_install_random(&table);
     lab_cu_install_optim(&table);
+    lab_cu_install_attention(&table);
     atexit(teardown);
     started = 1;
     return &table;

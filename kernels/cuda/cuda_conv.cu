@@ -6,6 +6,9 @@
  * col2im: a thread per image element gathers its (i, j) contributions in the
  *   CPU's order, starting from the current value, so no atomics are needed
  *   and the sums are bit-identical to the CPU's.
+ * im2col_batched / col2im_batched: the same over a whole batch, columns laid
+ *   out [C*kh*kw, N, OH*OW], so lab_conv2d runs one launch and one gemm per
+ *   batch (chunk) instead of per image.
  * maxpool: a thread per output, the CPU's scan order and tie/NaN rule (first
  *   maximum wins, a NaN wins and stays the value while a later NaN moves
  *   the index, an all-padding window gives 0 and index -1); the backward
@@ -112,6 +115,74 @@ static void cu_col2im(const float *col, int64_t C, int64_t H, int64_t W, int kh,
     k_col2im<<<lab_cu_blocks(d, n, LAB_CU_THREADS), LAB_CU_THREADS, 0, d->stream>>>(col, C, H, W, kh, kw, stride, pad,
                                                                                     OH, OW, x);
     LAB_CU_CHECK(d, "col2im");
+}
+
+/* Batched layout col [C*kh*kw, N, P]: rows on the grid's y, (image,
+ * position) pairs on x. */
+__global__ void k_im2col_batched(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, int kh, int kw,
+                                 int stride, int pad, int64_t OH, int64_t OW, float *col)
+{
+    const int64_t rows = C * kh * kw, P = OH * OW, NP = N * P;
+    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+        int j = (int)(r % kw), i = (int)((r / kw) % kh);
+        int64_t c = r / ((int64_t)kw * kh);
+        float *out = col + r * NP;
+        for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < NP; q += (int64_t)blockDim.x * gridDim.x) {
+            int64_t n = q / P, p = q - n * P;
+            int64_t oh = p / OW, ow = p - oh * OW;
+            int64_t ih = oh * stride - pad + i, iw = ow * stride - pad + j;
+            out[q] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[((n * C + c) * H + ih) * W + iw] : 0.0f;
+        }
+    }
+}
+
+static void cu_im2col_batched(const float *x, int64_t N, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride,
+                              int pad, int64_t OH, int64_t OW, float *col)
+{
+    int64_t rows = C * kh * kw, NP = N * OH * OW;
+    if (rows <= 0 || NP <= 0) return;
+    lab_cu_dev *d = lab_cu_dev_of(col);
+    k_im2col_batched<<<grid_rows(d, rows, NP), LAB_CU_THREADS, 0, d->stream>>>(x, N, C, H, W, kh, kw, stride, pad, OH,
+                                                                              OW, col);
+    LAB_CU_CHECK(d, "im2col_batched");
+}
+
+/* k_col2im over a batch: the same gather per image element, in the same
+ * (i, j) order, so each image's sums equal col2im's. */
+__global__ void k_col2im_batched(const float *col, int64_t N, int64_t C, int64_t H, int64_t W, int kh, int kw,
+                                 int stride, int pad, int64_t OH, int64_t OW, float *x)
+{
+    const int64_t P = OH * OW, NP = N * P;
+    LAB_CU_LOOP(e, N * C * H * W)
+    {
+        int64_t w = e % W, h = (e / W) % H, c = (e / (H * W)) % C, n = e / (C * H * W);
+        float acc = x[e];
+        for (int i = 0; i < kh; i++) {
+            int64_t hp = h + pad - i;
+            if (hp < 0 || hp % stride) continue;
+            int64_t oh = hp / stride;
+            if (oh >= OH) continue;
+            for (int j = 0; j < kw; j++) {
+                int64_t wp = w + pad - j;
+                if (wp < 0 || wp % stride) continue;
+                int64_t ow = wp / stride;
+                if (ow >= OW) continue;
+                acc += col[((c * kh + i) * kw + j) * NP + n * P + oh * OW + ow];
+            }
+        }
+        x[e] = acc;
+    }
+}
+
+static void cu_col2im_batched(const float *col, int64_t N, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride,
+                              int pad, int64_t OH, int64_t OW, float *x)
+{
+    int64_t n = N * C * H * W;
+    if (n <= 0 || OH <= 0 || OW <= 0) return;
+    lab_cu_dev *d = lab_cu_dev_of(x);
+    k_col2im_batched<<<lab_cu_blocks(d, n, LAB_CU_THREADS), LAB_CU_THREADS, 0, d->stream>>>(col, N, C, H, W, kh, kw,
+                                                                                            stride, pad, OH, OW, x);
+    LAB_CU_CHECK(d, "col2im_batched");
 }
 
 __global__ void k_maxpool(int64_t NC, int64_t H, int64_t W, int k, int stride, int pad, int64_t OH, int64_t OW,
@@ -239,6 +310,8 @@ void lab_cu_install_conv(lab_backend *be)
 {
     be->im2col = cu_im2col;
     be->col2im = cu_col2im;
+    be->im2col_batched = cu_im2col_batched;
+    be->col2im_batched = cu_col2im_batched;
     be->maxpool2d = cu_maxpool2d;
     be->maxpool2d_backward = cu_maxpool2d_backward;
     be->avgpool2d = cu_avgpool2d;

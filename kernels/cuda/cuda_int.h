@@ -96,6 +96,7 @@ void lab_cu_install_index(lab_backend *be);       /* cuda_index.cu */
 void lab_cu_install_sparse(lab_backend *be);      /* cuda_sparse.cu */
 void lab_cu_install_random(lab_backend *be);      /* cuda_random.cu */
 void lab_cu_install_optim(lab_backend *be);       /* cuda_optim.cu */
+void lab_cu_install_attention(lab_backend *be);   /* cuda_attention.cu */
 
 /* --- launch geometry --------------------------------------------------------- */
 

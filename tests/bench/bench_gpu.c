@@ -16,7 +16,12 @@
  *             500 -> 64): spmm(A, X W) forward and forward+backward, with
  *             cuSPARSE and with LAB_CUDA_SPMM=native
  *   mlp, cnn1x28, cnn3x32   train steps (Adam, cross-entropy, batch 128)
- *             with bench_core.c's shapes, data and parameters on the GPU
+ *             with bench_core.c's shapes, data and parameters on the GPU;
+ *             cnn3x32_per_image the same with LAB_CUDA_CONV=per-image (the
+ *             batched conv path's gain, measured in the same run)
+ *   attention causal self-attention at PAL's small-head shape (B 16, H 4,
+ *             T 128, D 32), forward + backward of sum(out * r): fused, and
+ *             attention_composed with LAB_CUDA_ATTN=composed
  * Times are medians over repetitions after warm-up, each repetition ending
  * with lab_cuda_synchronize(). */
 #include <dlfcn.h>
@@ -343,6 +348,40 @@ static void bench_train(const char *name, int cnn, int chans, int side)
     lab_tensor_release(xc), lab_tensor_release(yc), lab_tensor_release(x), lab_tensor_release(y);
 }
 
+static void bench_attention(const char *name, int composed)
+{
+    if (composed)
+        setenv("LAB_CUDA_ATTN", "composed", 1);
+    else
+        unsetenv("LAB_CUDA_ATTN");
+    int64_t shape[4] = {16, 4, 128, 32};
+    lab_rng rng = lab_rng_make(7, 0);
+    lab_tensor *q = lab_tensor_to(lab_rng_normal(&rng, 4, shape, 0, 1, LAB_CPU), GPU);
+    lab_tensor *k = lab_tensor_to(lab_rng_normal(&rng, 4, shape, 0, 1, LAB_CPU), GPU);
+    lab_tensor *v = lab_tensor_to(lab_rng_normal(&rng, 4, shape, 0, 1, LAB_CPU), GPU);
+    lab_tensor *r = lab_tensor_to(lab_rng_normal(&rng, 4, shape, 0, 1, LAB_CPU), GPU);
+    if (!q || !k || !v || !r) die("attention inputs");
+    lab_tensor_set_requires_grad(q, 1);
+    lab_tensor_set_requires_grad(k, 1);
+    lab_tensor_set_requires_grad(v, 1);
+    int reps = 100;
+    double t[100];
+    for (int i = -5; i < reps; i++) {
+        sync0();
+        double t0 = bench_wall_s();
+        lab_scope_begin();
+        lab_tensor *loss = lab_sum_all(lab_mul(lab_attention(q, k, v, NULL, 1), r));
+        if (!loss || lab_backward(loss) < 0) die("attention step");
+        lab_scope_end();
+        sync0();
+        if (i >= 0) t[i] = bench_wall_s() - t0;
+        lab_tensor_zero_grad(q), lab_tensor_zero_grad(k), lab_tensor_zero_grad(v);
+    }
+    printf("{\"workload\": \"%s\", \"ms\": %.4f}\n", name, bench_median(t, reps) * 1e3);
+    unsetenv("LAB_CUDA_ATTN");
+    lab_tensor_release(q), lab_tensor_release(k), lab_tensor_release(v), lab_tensor_release(r);
+}
+
 int main(int argc, char **argv)
 {
     if (lab_cuda_device_count() <= 0) {
@@ -371,6 +410,14 @@ int main(int argc, char **argv)
     RUN("mlp", bench_train("mlp", 0, 1, 28));
     RUN("cnn1x28", bench_train("cnn1x28", 1, 1, 28));
     RUN("cnn3x32", bench_train("cnn3x32", 1, 3, 32));
+    if (!only || strncmp("cnn3x32_per_image", only, strlen(only)) == 0) {
+        setenv("LAB_CUDA_CONV", "per-image", 1);
+        bench_train("cnn3x32_per_image", 1, 3, 32);
+        unsetenv("LAB_CUDA_CONV");
+        fflush(stdout);
+    }
+    RUN("attention", bench_attention("attention", 0));
+    RUN("attention_composed", bench_attention("attention_composed", 1));
     if (have_cublas) cb.destroy(cb.handle);
     return 0;
 }

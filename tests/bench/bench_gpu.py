@@ -139,6 +139,21 @@ def train(name, cnn, chans, side):
             "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32)}
 
 
+def attention():
+    import torch
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    shape = (16, 4, 128, 32)
+    q, k, v = (torch.randn(shape, device="cuda", requires_grad=True) for _ in range(3))
+    r = torch.randn(shape, device="cuda")
+
+    def step():
+        (F.scaled_dot_product_attention(q, k, v, is_causal=True) * r).sum().backward()
+        q.grad = k.grad = v.grad = None
+
+    return {"workload": "attention", "ms": timed(step, 100, 5) * 1e3}
+
+
 def main():
     try:
         import torch
@@ -154,7 +169,7 @@ def main():
     jobs = [("copy", copy), ("sgemm2048", lambda: sgemm(2048)), ("sgemm4096", lambda: sgemm(4096)),
             ("sgemm8192", lambda: sgemm(8192)), ("elementwise", elementwise), ("gcn", gcn),
             ("mlp", lambda: train("mlp", False, 1, 28)), ("cnn1x28", lambda: train("cnn1x28", True, 1, 28)),
-            ("cnn3x32", lambda: train("cnn3x32", True, 3, 32))]
+            ("cnn3x32", lambda: train("cnn3x32", True, 3, 32)), ("attention", attention)]
     for name, fn in jobs:
         if only and not name.startswith(only):
             continue

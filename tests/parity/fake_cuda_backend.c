@@ -3,13 +3,11 @@
  * with LAB_CUDA_LIB, it lets the parity tests run end to end on the CPU, so
  * their use of the API, shapes and gradients can be checked before a GPU
  * session (docs/gpu.md shows the two commands). It proves nothing about the
- * CUDA kernels. Not built by make: compile it by hand,
- *
- *     gcc -std=c11 -shared -fPIC -Iframework/core -Iframework/include \
- *         tests/parity/fake_cuda_backend.c -o build/fake_cuda.so
- *
- * It resolves lab_backend_cpu() from the liblab.so that loads it. */
+ * CUDA kernels. `make test` builds it (build/lib/fake_cuda.so) and runs the
+ * parity suite against it after the real one. It resolves lab_backend_cpu()
+ * from the liblab.so that loads it. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -40,6 +38,10 @@ static int fake_empty(int dev)
     return 0;
 }
 
+/* "Pinned" memory is ordinary memory here. */
+static void *fake_host_alloc(size_t bytes) { return malloc(bytes); }
+static void fake_host_free(void *p) { free(p); }
+
 static int fake_tf32(int on)
 {
     int prev = tf32;
@@ -60,5 +62,7 @@ __attribute__((visibility("default"))) const lab_backend *lab_cuda_backend_entry
     table.memory_stats = fake_stats;
     table.empty_cache = fake_empty;
     table.set_tf32 = fake_tf32;
+    table.host_alloc = fake_host_alloc;
+    table.host_free = fake_host_free;
     return &table;
 }

@@ -1,6 +1,7 @@
 /* CPU vs CUDA: convolution (im2col/col2im + gemm) and pooling
  * (kernels/cuda/cuda_conv.cu). Skipped without a usable cuda:0. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "parity.h"
 
@@ -57,6 +58,19 @@ Test(parity_conv, conv2d_forward_and_backward)
     check_conv("conv 5x5 no pad", 2, 3, 12, 16, 4, 5, 1, 0);
     check_conv("conv 1x1 on a 1x1 image", 5, 7, 1, 1, 3, 1, 1, 0);
     check_conv("conv 3x3 stride 3 pad 2", 2, 2, 10, 11, 3, 3, 3, 2);
+}
+
+/* Off the cpu conv2d runs the batch in chunks of at most
+ * LAB_CONV_BATCH_FLOATS floats per buffer (op_conv.c); a tiny cap makes
+ * every chunk boundary case happen: one image per chunk, a short last
+ * chunk. (Criterion runs each test in its own process, so the setting stays
+ * here; the cap is read at the first conv.) */
+Test(parity_conv, conv2d_in_small_chunks)
+{
+    PT_REQUIRE_GPU();
+    setenv("LAB_CONV_BATCH_FLOATS", "3000", 1);
+    check_conv("conv 3x3 pad 1, chunks of 1-2 images", 7, 3, 9, 9, 4, 3, 1, 1);
+    check_conv("conv 3x3 stride 2, one image per chunk", 5, 6, 11, 11, 5, 3, 2, 1);
 }
 
 Test(parity_conv, pooling_forward_and_backward)

@@ -3,6 +3,7 @@
  * tests skip without a usable cuda:0; the last test checks the CPU-only
  * path: every lab/cuda.h call fails with the loader's reason. */
 #include "backend.h"
+#include "lab/loader.h"
 #include "parity.h"
 
 Test(parity_memory, copies_roundtrip_and_overlap)
@@ -102,8 +103,75 @@ Test(parity_memory, without_a_gpu_every_call_says_why)
     cr_assert_eq(lab_cuda_empty_cache(0), -1);
     char buf[64];
     cr_assert_eq(lab_cuda_device_info(0, buf, sizeof buf), -1);
+    cr_assert_null(lab_cuda_host_alloc(64));
+    cr_assert_str_eq(lab_error(), why);
+    lab_cuda_host_free(NULL);
     /* A tensor on cuda fails with the same reason, it does not crash. */
     int64_t n = 4;
     cr_assert_null(lab_tensor_zeros(LAB_F32, 1, &n, PT_GPU));
     cr_assert_str_eq(lab_error(), why);
+}
+
+/* A loader with device = cuda hands out the cpu loader's batches, on the
+ * device, with and without prefetching (the worker thread then does the
+ * copies from its pinned staging buffer). */
+static float *loader_epochs(lab_tensor *x, lab_tensor *y, lab_device dev, int prefetch, int64_t *labels_out)
+{
+    lab_loader_cfg c = lab_loader_defaults(7); /* 50 = 7 batches of 7 + one of 1 */
+    c.prefetch = prefetch;
+    c.scale = 0.5f;
+    c.device = dev;
+    lab_rng rng = lab_rng_make(5, 0);
+    lab_loader *l = lab_loader_new(x, y, &c, &rng);
+    cr_assert_not_null(l, "%s", lab_error());
+    float *out = malloc(2 * 50 * 3 * sizeof *out);
+    int64_t k = 0, kl = 0;
+    for (int e = 0; e < 2; e++) {
+        lab_tensor *bx, *by;
+        int rc;
+        for (;;) {
+            lab_scope_begin(); /* takes the batch */
+            rc = lab_loader_next(l, &bx, &by);
+            if (rc <= 0) {
+                lab_scope_end();
+                break;
+            }
+            cr_assert(lab_device_eq(bx->device, dev) && lab_device_eq(by->device, dev), "batch on the wrong device");
+            float *h = pt_host(bx), *hl = pt_host(by);
+            memcpy(out + k, h, (size_t)bx->numel * sizeof *h);
+            for (int64_t i = 0; i < by->numel; i++) labels_out[kl++] = (int64_t)hl[i];
+            k += bx->numel;
+            free(h);
+            free(hl);
+            lab_scope_end();
+        }
+        cr_assert_eq(rc, 0, "%s", lab_error());
+    }
+    cr_assert_eq(k, 2 * 50 * 3);
+    lab_loader_free(l);
+    return out;
+}
+
+Test(parity_memory, loader_on_the_device_gives_the_cpu_batches)
+{
+    PT_REQUIRE_GPU();
+    lab_scope_begin();
+    lab_tensor *x = lt_randn(70, 2, (int64_t[]){50, 3});
+    lab_tensor *y = lt_randint(71, 1, (int64_t[]){50}, 10);
+    int64_t lc[100], lg[100], lg0[100];
+    float *c = loader_epochs(x, y, LAB_CPU, 2, lc);
+    float *g = loader_epochs(x, y, PT_GPU, 2, lg);
+    float *g0 = loader_epochs(x, y, PT_GPU, 0, lg0);
+    cr_assert_eq(memcmp(c, g, 300 * sizeof *c), 0, "prefetched device batches differ from the cpu's");
+    cr_assert_eq(memcmp(c, g0, 300 * sizeof *c), 0, "device batches without prefetch differ from the cpu's");
+    cr_assert_eq(memcmp(lc, lg, sizeof lc), 0, "labels differ");
+    cr_assert_eq(memcmp(lc, lg0, sizeof lc), 0, "labels differ (no prefetch)");
+    free(c);
+    free(g);
+    free(g0);
+    /* Pinned memory through the public call. */
+    void *p = lab_cuda_host_alloc(1 << 20);
+    cr_assert_not_null(p, "%s", lab_error());
+    lab_cuda_host_free(p);
+    lab_scope_end();
 }

@@ -65,7 +65,7 @@ Test(cli, list)
     cr_assert(strstr(r.out, "  good           1.2      fixture: linear regression exercising the whole context\n"),
               "%s", r.out);
     cr_assert(strstr(r.out, "  wrong_abi      -        (cannot be loaded: plugin: "), "%s", r.out);
-    cr_assert(strstr(r.out, "built for plugin ABI 2, but this labrun speaks ABI 1"), "%s", r.out);
+    cr_assert(strstr(r.out, "built for plugin ABI 3, but this labrun speaks ABI 2"), "%s", r.out);
     cr_assert(strstr(r.out, "\nsearched: "), "%s", r.out);
     rt_proc_free(&r);
     r = LABRUN("list", "extra");
@@ -202,7 +202,7 @@ Test(cli, failed_run_exits_1)
     rt_proc_free(&r);
     r = LABRUN("wrong_abi", exp);
     cr_assert_eq(r.code, 2);
-    cr_assert(strstr(r.err, "labrun: error: plugin: ") && strstr(r.err, "built for plugin ABI 2"), "%s", r.err);
+    cr_assert(strstr(r.err, "labrun: error: plugin: ") && strstr(r.err, "built for plugin ABI 3"), "%s", r.err);
     rt_proc_free(&r);
     free(exp);
     rt_rmtree(tmp);

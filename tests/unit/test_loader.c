@@ -418,5 +418,13 @@ Test(loader, errors_name_the_field)
     cr_assert_null(lab_loader_new(x, y, &c, &rng));
     lt_assert_error_contains("3 channels of mean/std need x [N, 3, ...], got f32[10, 2]");
     cr_assert_null(lab_loader_new(NULL, y, &c, &rng));
+    /* A device that cannot be used is refused at once, with the reason. */
+    if (lab_cuda_device_count() <= 0) {
+        c = lab_loader_defaults(4);
+        c.device = (lab_device){LAB_DEV_CUDA, 0};
+        cr_assert_null(lab_loader_new(x, y, &c, &rng));
+        lt_assert_error_contains("loader: device cuda:0: ");
+        lt_assert_error_contains(lab_cuda_unavailable_reason());
+    }
     lab_scope_end();
 }

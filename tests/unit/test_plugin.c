@@ -87,9 +87,9 @@ Test(plugin, struct_too_small)
     rt_fixture("small_struct", path, sizeof path);
     cr_assert_null(lab_plugin_load(path));
     snprintf(msg, sizeof msg,
-             "plugin: %s: its descriptor is 8 bytes, smaller than the %zu bytes of ABI 1 (use LAB_PLUGIN_HEADER "
+             "plugin: %s: its descriptor is 8 bytes, smaller than the %zu bytes of ABI %d (use LAB_PLUGIN_HEADER "
              "and rebuild)",
-             path, sizeof(lab_plugin));
+             path, sizeof(lab_plugin), LAB_PLUGIN_ABI);
     cr_assert_str_eq(lab_error(), msg);
 }
 

@@ -49,6 +49,15 @@ int lab_cuda_synchronize(int dev);
  * 132 SMs", into buf. */
 int lab_cuda_device_info(int dev, char *buf, size_t len);
 
+/* Page-locked (pinned) host memory of `bytes`: copies from it to a device
+ * go by DMA without a staging copy (lab_tensor_copy_from_host then waits for
+ * the copy, so the buffer may be refilled on return). NULL with the error
+ * set when there is no CUDA backend or the driver refuses; free it with
+ * lab_cuda_host_free (NULL is a no-op). lab_loader uses it for its staging
+ * buffers when its device is cuda. */
+void *lab_cuda_host_alloc(size_t bytes);
+void lab_cuda_host_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,9 +58,16 @@ typedef struct lab_loader_cfg {
     float scale;           /* 0 means 1 */
     const float *mean, *std; /* [channels] (copied) or NULL for no normalisation */
     int channels;          /* 1: one mean/std for all values; C > 1: x must be [N, C, ...] */
+    /* Where batches are handed out (default cpu). For a device, each batch is
+     * built in a page-locked staging buffer (lab_cuda_host_alloc; ordinary
+     * memory if the backend has none) and copied to the device by the
+     * producing thread, so with prefetch > 0 the copy happens off the
+     * consumer's thread, ahead of use. */
+    lab_device device;
 } lab_loader_cfg;
 
-/* shuffle on, drop_last off, prefetch 2, no augmentation or normalisation. */
+/* shuffle on, drop_last off, prefetch 2, no augmentation or normalisation,
+ * device cpu. */
 lab_loader_cfg lab_loader_defaults(int64_t batch_size);
 
 typedef struct lab_loader lab_loader;

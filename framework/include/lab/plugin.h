@@ -49,9 +49,10 @@
 extern "C" {
 #endif
 
-/* Bumped when a descriptor field changes meaning or the context API breaks;
- * never for fields appended at the end of lab_plugin. */
-#define LAB_PLUGIN_ABI 1
+/* Bumped when a descriptor field changes meaning or the library's API
+ * breaks for compiled plugins (2: lab_loader_cfg grew a device field); never
+ * for fields appended at the end of lab_plugin. */
+#define LAB_PLUGIN_ABI 2
 
 typedef struct lab_ctx lab_ctx; /* see run.h */
 
