@@ -439,6 +439,10 @@ static int run(lab_ctx *ctx)
     }
     lab_memory_stats(s.dev, NULL, &peak);
     if (have_rss) lab_memory_rss(NULL, &rss_peak);
+    /* On a GPU also what the caching allocator took from the driver at its
+     * peak (data, tensors and cached free blocks: what nvidia-smi shows). */
+    size_t gpu_held_peak = 0;
+    int have_gpu_held = s.dev.type == LAB_DEV_CUDA && lab_cuda_memory_stats(s.dev.index, NULL, &gpu_held_peak) == 0;
 
     /* Final evaluation: eval.runs inference runs on test and train. */
     {
@@ -496,6 +500,7 @@ static int run(lab_ctx *ctx)
         lab_ctx_result(ctx, "params_block", (double)per);
         lab_ctx_result(ctx, "mem_mb", mem_mb);
         if (have_rss) lab_ctx_result(ctx, "rss_peak_mb", (double)rss_peak / 1048576.0);
+        if (have_gpu_held) lab_ctx_result(ctx, "gpu_held_peak_mb", (double)gpu_held_peak / 1048576.0);
         if (epochs_run > 0) lab_ctx_result(ctx, "s_per_epoch", t_train / epochs_run);
 
         /* The record tables are built from. */
