@@ -1,6 +1,13 @@
-/* Audio features: FFT (radix-2 + Bluestein), STFT, mel filterbanks, log-mel.
+/* Audio features: FFT (radix-2, mixed radix, Bluestein), STFT, mel
+ * filterbanks, log-mel.
  *
- * Computes in double on the host and rounds to f32 at the end.
+ * Computes in double on the host and rounds to f32 at the end. Lengths that
+ * are powers of two run the iterative radix-2 transform; lengths whose prime
+ * factors are all at most 7 (400 = 2^4 5^2, the usual n_fft, whose real
+ * transform runs a complex one of 200) run a recursive mixed-radix
+ * decimation in time with one twiddle table; any other length goes through
+ * Bluestein's chirp convolution (three power-of-two transforms of at least
+ * 2n - 1 points, several times the work).
  * Tested in tests/unit/test_audio.c: the FFT against a direct O(n^2) DFT
  * (powers of two and other lengths), the STFT, mel filterbanks (HTK and
  * Slaney) and log compression against numbers computed once with torch.stft
@@ -25,9 +32,16 @@ typedef struct {
     int64_t *rev;     /* bit-reversal permutation */
 } pow2_plan;
 
+#define MR_MAX_PRIME 7
+#define MR_MAX_RADIX 7
+
 struct lab_audio_fft_plan {
     int64_t n;
     int bluestein;
+    int mixed;         /* mixed radix: n = fac[0] * fac[1] * ... */
+    int nfac;
+    int fac[64];
+    double *cr, *ci;   /* cos(2 pi k / n), -sin(2 pi k / n), k < n (mixed) */
     pow2_plan p2;      /* length n, or the convolution length for Bluestein */
     double *wre, *wim; /* Bluestein chirp w[k] = exp(-i pi k^2 / n), k < n */
     double *bre, *bim; /* FFT of the conjugate chirp, length p2.m */
@@ -104,10 +118,117 @@ static void pow2_run(const pow2_plan *p, double *re, double *im, int sign)
     }
 }
 
+/* Radices of n: 4s first, then primes up to MR_MAX_PRIME ascending; 0 when
+ * another prime divides n. */
+static int mr_factor(int64_t n, int *fac)
+{
+    int k = 0;
+    while (n % 4 == 0) {
+        fac[k++] = 4;
+        n /= 4;
+    }
+    for (int r = 2; r <= MR_MAX_PRIME && n > 1; r++)
+        while (n % r == 0) {
+            fac[k++] = r;
+            n /= r;
+        }
+    return n == 1 ? k : 0;
+}
+
+/* One level of the mixed-radix transform, out of place: y [n] = DFT of the
+ * n inputs x[0], x[is], x[2 is], ... With r = fac[level] and m = n / r,
+ * input j = r j1 + q: the r sub-transforms A_q (length m, stride r is) land
+ * in y[q m ...], then y[k + u m] = sum_q W_n^(q k) A_q[k] W_r^(q u).
+ * Reading slots {q m + k} and writing {k + u m} touch the same r slots per
+ * k, so each k goes through a small temporary. */
+static void mr_run(const lab_audio_fft_plan *p, const double *xr, const double *xi, int64_t is, double *yr,
+                   double *yi, int64_t n, int level, int sign)
+{
+    if (n == 1) {
+        yr[0] = xr[0];
+        yi[0] = xi[0];
+        return;
+    }
+    int r = p->fac[level];
+    int64_t m = n / r, s = p->n / n, sr = p->n / r;
+    for (int q = 0; q < r; q++) mr_run(p, xr + q * is, xi + q * is, is * r, yr + q * m, yi + q * m, m, level + 1, sign);
+    double sg = sign < 0 ? 1.0 : -1.0; /* inverse: conjugate twiddles */
+    for (int64_t k = 0; k < m; k++) {
+        double tr[MR_MAX_RADIX], ti[MR_MAX_RADIX];
+        tr[0] = yr[k];
+        ti[0] = yi[k];
+        for (int q = 1; q < r; q++) {
+            int64_t e = (int64_t)q * k * s;
+            double wr = p->cr[e], wi = sg * p->ci[e], a = yr[q * m + k], b = yi[q * m + k];
+            tr[q] = a * wr - b * wi;
+            ti[q] = a * wi + b * wr;
+        }
+        if (r == 2) {
+            yr[k] = tr[0] + tr[1];
+            yi[k] = ti[0] + ti[1];
+            yr[k + m] = tr[0] - tr[1];
+            yi[k + m] = ti[0] - ti[1];
+            continue;
+        }
+        /* Radix 4 and 5 written out. "j" is -i forward and +i inverse, so
+         * j (x + iy) = (sg y, -sg x). */
+        if (r == 4) {
+            double ar = tr[0] + tr[2], ai = ti[0] + ti[2], br = tr[0] - tr[2], bi = ti[0] - ti[2];
+            double cr = tr[1] + tr[3], ci = ti[1] + ti[3], dr = tr[1] - tr[3], di = ti[1] - ti[3];
+            /* j d = sg * (di, -dr): forward -i d = (di, -dr) */
+            double jr = sg * di, ji = -sg * dr;
+            yr[k] = ar + cr;
+            yi[k] = ai + ci;
+            yr[k + 2 * m] = ar - cr;
+            yi[k + 2 * m] = ai - ci;
+            yr[k + m] = br + jr;
+            yi[k + m] = bi + ji;
+            yr[k + 3 * m] = br - jr;
+            yi[k + 3 * m] = bi - ji;
+            continue;
+        }
+        if (r == 5) {
+            const double c1 = 0.30901699437494742410, c2 = -0.80901699437494742410; /* cos 2pi/5, cos 4pi/5 */
+            const double s1 = 0.95105651629515357212, s2 = 0.58778525229247312917; /* sin 2pi/5, sin 4pi/5 */
+            double a1r = tr[1] + tr[4], a1i = ti[1] + ti[4], a2r = tr[2] + tr[3], a2i = ti[2] + ti[3];
+            double b1r = tr[1] - tr[4], b1i = ti[1] - ti[4], b2r = tr[2] - tr[3], b2i = ti[2] - ti[3];
+            double p1r = tr[0] + c1 * a1r + c2 * a2r, p1i = ti[0] + c1 * a1i + c2 * a2i;
+            double p2r = tr[0] + c2 * a1r + c1 * a2r, p2i = ti[0] + c2 * a1i + c1 * a2i;
+            double q1r = s1 * b1r + s2 * b2r, q1i = s1 * b1i + s2 * b2i; /* y1 = p1 + j q1, y4 = p1 - j q1 */
+            double q2r = s2 * b1r - s1 * b2r, q2i = s2 * b1i - s1 * b2i; /* y2 = p2 + j q2, y3 = p2 - j q2 */
+            double j1r = sg * q1i, j1i = -sg * q1r, j2r = sg * q2i, j2i = -sg * q2r;
+            yr[k] = tr[0] + a1r + a2r;
+            yi[k] = ti[0] + a1i + a2i;
+            yr[k + m] = p1r + j1r;
+            yi[k + m] = p1i + j1i;
+            yr[k + 4 * m] = p1r - j1r;
+            yi[k + 4 * m] = p1i - j1i;
+            yr[k + 2 * m] = p2r + j2r;
+            yi[k + 2 * m] = p2i + j2i;
+            yr[k + 3 * m] = p2r - j2r;
+            yi[k + 3 * m] = p2i - j2i;
+            continue;
+        }
+        for (int u = 0; u < r; u++) {
+            double ar = tr[0], ai = ti[0];
+            for (int q = 1; q < r; q++) {
+                int64_t e = (int64_t)((q * u) % r) * sr;
+                double wr = p->cr[e], wi = sg * p->ci[e];
+                ar += tr[q] * wr - ti[q] * wi;
+                ai += tr[q] * wi + ti[q] * wr;
+            }
+            yr[k + u * m] = ar;
+            yi[k + u * m] = ai;
+        }
+    }
+}
+
 void lab_audio_fft_plan_free(lab_audio_fft_plan *p)
 {
     if (!p) return;
     pow2_free(&p->p2);
+    free(p->cr);
+    free(p->ci);
     free(p->wre);
     free(p->wim);
     free(p->bre);
@@ -134,6 +255,18 @@ static lab_audio_fft_plan *fft_new(int64_t n, int with_half)
     p->n = n;
     if (is_pow2(n)) {
         if (pow2_init(&p->p2, n) < 0) goto fail;
+    } else if ((p->nfac = mr_factor(n, p->fac)) > 0) {
+        p->mixed = 1;
+        p->cr = malloc((size_t)n * sizeof(double));
+        p->ci = malloc((size_t)n * sizeof(double));
+        if (!p->cr || !p->ci) {
+            lab_error_set("fft: out of host memory for a plan of length %lld", (long long)n);
+            goto fail;
+        }
+        for (int64_t k = 0; k < n; k++) {
+            p->cr[k] = cos(2.0 * PI * (double)k / (double)n);
+            p->ci[k] = -sin(2.0 * PI * (double)k / (double)n);
+        }
     } else {
         p->bluestein = 1;
         int64_t m = 1;
@@ -192,11 +325,20 @@ lab_audio_fft_plan *lab_audio_fft_plan_new(int64_t n) { return fft_new(n, 1); }
 int64_t lab_audio_fft_plan_len(const lab_audio_fft_plan *p) { return p ? p->n : 0; }
 
 /* Doubles of scratch a complex transform of p needs. */
-static int64_t fft_scratch_len(const lab_audio_fft_plan *p) { return p->bluestein ? 2 * p->p2.m : 0; }
+static int64_t fft_scratch_len(const lab_audio_fft_plan *p)
+{
+    return p->bluestein ? 2 * p->p2.m : p->mixed ? 2 * p->n : 0;
+}
 
 /* Unscaled forward (sign -1) or inverse (+1) transform in place. */
 static void fft_exec(const lab_audio_fft_plan *p, double *re, double *im, int sign, double *scratch)
 {
+    if (p->mixed) {
+        memcpy(scratch, re, (size_t)p->n * sizeof(double));
+        memcpy(scratch + p->n, im, (size_t)p->n * sizeof(double));
+        mr_run(p, scratch, scratch + p->n, 1, re, im, p->n, 0, sign);
+        return;
+    }
     if (!p->bluestein) {
         pow2_run(&p->p2, re, im, sign);
         return;

@@ -175,7 +175,9 @@ static void dft(const double *xr, const double *xi, int64_t n, double *yr, doubl
 
 Test(audio, fft_matches_direct_dft)
 {
-    const int64_t sizes[] = {1, 2, 4, 8, 64, 512, 3, 5, 6, 12, 100, 400, 1000};
+    /* powers of two; mixed radix (factors <= 7: 6, 12, 100, 210, 400, 1000,
+     * 343 = 7^3, 2025 = 3^4 5^2); Bluestein (a prime factor > 7: 11, 22, 97). */
+    const int64_t sizes[] = {1, 2, 4, 8, 64, 512, 3, 5, 6, 7, 12, 100, 210, 343, 400, 1000, 2025, 11, 22, 97};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         int64_t n = sizes[s];
         lab_rng rng = lab_rng_make(11, (uint64_t)n);
@@ -208,7 +210,7 @@ Test(audio, fft_matches_direct_dft)
 
 Test(audio, rfft_matches_direct_dft)
 {
-    const int64_t sizes[] = {1, 2, 16, 256, 3, 10, 200, 401};
+    const int64_t sizes[] = {1, 2, 16, 256, 3, 10, 200, 400, 401, 22, 26};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         int64_t n = sizes[s], nb = n / 2 + 1;
         lab_rng rng = lab_rng_make(12, (uint64_t)n);
