@@ -9,10 +9,12 @@
  * consumer's scope.
  *
  * On a device (cfg.device), the producing thread builds each batch in one
- * staging buffer per loader, page-locked when the backend offers it, and
- * copies it into fresh device tensors; the copy from pinned memory returns
- * when it is done, so the buffer is free for the next batch. Only one thread
- * produces at a time (the worker, or lab_loader_next without prefetching).
+ * staging buffer per loader and copies it into fresh device tensors. With a
+ * worker thread the buffer is page-locked (when the backend offers it): the
+ * copy is a DMA, and it waits for the device's stream, which blocks only the
+ * worker. Without one the buffer is ordinary memory, whose copy the driver
+ * stages without waiting for the stream. Only one thread produces at a time
+ * (the worker, or lab_loader_next without prefetching).
  *
  * Tested in tests/unit/test_loader.c (order, drop_last, subset, augmentation
  * and normalisation against direct computation, identical batches with and
@@ -421,9 +423,16 @@ lab_loader *lab_loader_new(lab_tensor *x, lab_tensor *y, const lab_loader_cfg *c
         }
         lab_tensor_release(lab_tensor_own(probe));
         l->stage_bytes = stage_y_offset(l) + (y ? (size_t)cfg->batch_size * sizeof(int64_t) : 0);
-        if (cfg->device.type == LAB_DEV_CUDA) l->stage = lab_cuda_host_alloc(l->stage_bytes);
+        /* Pinned only for the prefetch thread: a copy from pinned memory
+         * waits for the device's one stream (so the buffer can be refilled),
+         * which must not stall the consumer; from pageable memory the driver
+         * stages the copy and returns without that wait. */
+        if (cfg->device.type == LAB_DEV_CUDA && cfg->prefetch > 0) {
+            l->stage = lab_cuda_host_alloc(l->stage_bytes);
+            if (!l->stage) lab_error_clear(); /* falls back to pageable memory below */
+        }
         l->stage_pinned = l->stage != NULL;
-        if (!l->stage) l->stage = malloc(l->stage_bytes); /* no pinned memory: still correct, staged by the driver */
+        if (!l->stage) l->stage = malloc(l->stage_bytes);
         if (!l->stage) {
             lab_error_set("%s: out of host memory for a %zu-byte staging buffer", op, l->stage_bytes);
             goto fail;

@@ -355,8 +355,6 @@ static void *cu_alloc(int dev, size_t bytes)
 {
     lab_cu_dev *d = lab_cu_dev_at(dev);
     if (!d) return NULL;
-    /* An earlier kernel failure surfaces here, at the next op's output. */
-    if (lab_cu_take_error() < 0) return NULL;
     char why[512];
     void *p = pool_alloc(d, bytes, why, sizeof why);
     if (!p) lab_error_set("%s", why);
@@ -436,11 +434,12 @@ static int cu_copy_d2h(int dev, void *dst, const void *src, size_t bytes)
     if (!d) return -1;
     cudaError_t e = cudaSuccess;
     if (bytes) e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, d->stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(d->stream);
+    int bad_index = 0;
+    if (e == cudaSuccess) bad_index = lab_cu_wait(d, &e) < 0;
     if (e != cudaSuccess) return copy_failed(dev, "device to host", bytes, e);
     /* The values are only trustworthy if every kernel before them ran and
      * every index they used was in range. */
-    lab_cu_index_poll(d);
+    if (bad_index) return -1;
     return lab_cu_take_error();
 }
 
@@ -471,12 +470,13 @@ static int cu_synchronize(int dev)
 {
     lab_cu_dev *d = lab_cu_dev_at(dev);
     if (!d) return -1;
-    cudaError_t e = cudaStreamSynchronize(d->stream);
+    cudaError_t e;
+    int bad_index = lab_cu_wait(d, &e) < 0;
     if (e != cudaSuccess) {
         cudaGetLastError();
         return lab_error_set("cuda:%d: a queued kernel or copy failed: %s", dev, cudaGetErrorString(e));
     }
-    lab_cu_index_poll(d);
+    if (bad_index) return -1;
     return lab_cu_take_error();
 }
 

@@ -44,9 +44,9 @@
  * key; if its own check holds it, it reads the bad value while the index
  * tensor is certainly still alive and writes key and value to pinned host
  * memory mapped into the device. Nothing waits. Whenever the host waits for
- * the stream anyway (copy to host, synchronize), lab_cu_index_poll looks at
- * that host record and turns it into the error, with the op named from a
- * small host ring of recent checks; then re-arms the device key.
+ * the stream anyway (copy to host, synchronize), lab_cu_wait looks at that
+ * host record and turns it into the waiting thread's error, with the op
+ * named from a small host ring of recent checks; then re-arms the key.
  * With LAB_CUDA_DEBUG the check waits at once and fails at the op. */
 
 #define POS_BITS 40
@@ -99,6 +99,7 @@ __global__ void k_check_index(const int64_t *idx, int64_t n, int64_t limit, unsi
     if (threadIdx.x == 0) last = atomicAdd(&rec->done, 1u) == gridDim.x - 1;
     __syncthreads();
     if (!last || threadIdx.x != 0) return;
+    __threadfence(); /* acquire: the other blocks' atomicMin before the read */
     unsigned long long k = atomicAdd(&rec->key, 0ull); /* every block's minimum is in */
     rec->done = 0;                                     /* for the next launch, which is queued behind us */
     if (k == KEY_NONE || (k & ~POS_MASK) != tag) return;
@@ -153,32 +154,46 @@ void lab_cu_index_free(lab_cu_dev *d)
     d->checks = NULL;
 }
 
-void lab_cu_index_poll(lab_cu_dev *d)
+/* With c->lock held and the stream idle: turns a recorded fault into the
+ * calling thread's error and re-arms the record. */
+static int poll_locked(lab_cu_dev *d, lab_cu_checks *c)
 {
-    lab_cu_checks *c = d->checks;
-    if (!c) return;
-    pthread_mutex_lock(&c->lock);
     unsigned long long k = c->out->key;
-    if (k == KEY_NONE) {
-        pthread_mutex_unlock(&c->lock);
-        return;
-    }
+    if (k == KEY_NONE) return 0;
     long long value = c->out->value;
     unsigned seq = (unsigned)(k >> POS_BITS);
     unsigned long long pos = k & POS_MASK;
     const check_desc *cd = &c->ring[seq % RING];
+    int rc;
     if (cd->seq == seq && pos < POS_MASK)
-        lab_cu_fail("%s: %s %lld at position %llu is out of range [0, %lld) (cuda:%d checks indices on the "
-                    "device and reports at the next wait; LAB_CUDA_DEBUG=1 stops at the op)",
-                    cd->op, cd->what, value, pos, (long long)cd->limit, d->index);
+        rc = lab_error_set("%s: %s %lld at position %llu is out of range [0, %lld) (cuda:%d checks indices on the "
+                           "device and reports at the next wait; LAB_CUDA_DEBUG=1 stops at the op)",
+                           cd->op, cd->what, value, pos, (long long)cd->limit, d->index);
     else /* more than RING checks queued since the failing one */
-        lab_cu_fail("cuda:%d: an index op was given an out-of-range index (position %llu); run with "
-                    "LAB_CUDA_DEBUG=1 to stop at the op",
-                    d->index, pos);
-    /* Re-arm: the stream is idle (the caller just waited for it). */
+        rc = lab_error_set("cuda:%d: an index op was given an out-of-range index (position %llu); run with "
+                           "LAB_CUDA_DEBUG=1 to stop at the op",
+                           d->index, pos);
     c->out->key = KEY_NONE;
-    cudaMemsetAsync(c->rec, 0xFF, sizeof(unsigned long long), d->stream);
-    pthread_mutex_unlock(&c->lock);
+    cudaError_t e = cudaMemsetAsync(c->rec, 0xFF, sizeof(unsigned long long), d->stream);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        lab_cu_fail("cuda:%d: could not re-arm the index checks: %s", d->index, cudaGetErrorString(e));
+    }
+    return rc;
+}
+
+int lab_cu_wait(lab_cu_dev *d, cudaError_t *err)
+{
+    lab_cu_checks *c = d->checks;
+    /* Held from the wait to the re-arm: a check queued by another thread
+     * after the wait but before the re-arm could otherwise lose its fault
+     * (its tag would not win the atomicMin, then the re-arm erases it). */
+    if (c) pthread_mutex_lock(&c->lock);
+    cudaError_t e = cudaStreamSynchronize(d->stream);
+    int rc = e == cudaSuccess && c ? poll_locked(d, c) : 0;
+    if (c) pthread_mutex_unlock(&c->lock);
+    *err = e;
+    return rc;
 }
 
 static int cu_check_index(int dev, const int64_t *idx, int64_t n, int64_t limit, const char *op, const char *what)
@@ -202,12 +217,12 @@ static int cu_check_index(int dev, const int64_t *idx, int64_t n, int64_t limit,
     pthread_mutex_unlock(&c->lock);
     LAB_CU_CHECK(d, "check_index");
     if (!lab_cu_debug()) return 0;
-    cudaError_t e = cudaStreamSynchronize(d->stream);
+    cudaError_t e;
+    if (lab_cu_wait(d, &e) < 0) return -1;
     if (e != cudaSuccess) {
         cudaGetLastError();
         return lab_error_set("cuda:%d: a queued kernel failed: %s", dev, cudaGetErrorString(e));
     }
-    lab_cu_index_poll(d);
     return lab_cu_take_error();
 }
 

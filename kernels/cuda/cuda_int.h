@@ -11,12 +11,13 @@
  * which device owns the output pointer and makes it current.
  *
  * Errors. The kernel slots return void. A failed launch or library call is
- * recorded with lab_cu_fail(); the next call that can report (alloc,
- * copy_d2h, synchronize, sumsq) fails with that message, so an op's result is
- * never read silently after a kernel failed. Index checks work the same way
- * without a host round trip: a check kernel records the first out-of-range
- * entry on the device, and every wait for the stream looks at that record
- * (lab_cu_index_poll). With LAB_CUDA_DEBUG=1 in the
+ * recorded with lab_cu_fail(); the next wait for the device (copy_d2h,
+ * synchronize, sumsq) fails with that message, so an op's result is never
+ * read silently after a kernel failed. Allocation does not take it: a
+ * loader's worker thread allocates too and must not swallow the trainer's
+ * error. Index checks report at the same waits without a host round trip: a
+ * check kernel records the first out-of-range entry on the device, and
+ * lab_cu_wait hands it to the waiting thread. With LAB_CUDA_DEBUG=1 in the
  * environment every launch is followed by a stream synchronisation and a
  * check that names the kernel and its file:line (slow; for hunting bugs).
  *
@@ -78,12 +79,14 @@ int lab_cu_tf32(void);
 int lab_cu_debug(void);
 
 /* Index checks (cuda_index.cu). Made with the device's stream (0, or -1 with
- * the reason in why) and freed at teardown. lab_cu_index_poll must be called
- * right after the stream was waited for: it turns a failed check into a
- * recorded failure (lab_cu_fail) naming the op, value and position. */
+ * the reason in why) and freed at teardown. */
 int lab_cu_index_init(lab_cu_dev *d, char *why, size_t len);
 void lab_cu_index_free(lab_cu_dev *d);
-void lab_cu_index_poll(lab_cu_dev *d);
+/* Every wait for d's stream goes through here: waits (the result in *err),
+ * then reports an out-of-range index found by a check queued before the
+ * wait to the calling thread (-1 with lab_error_set naming op, value and
+ * position), else 0. */
+int lab_cu_wait(lab_cu_dev *d, cudaError_t *err);
 
 /* Install each family's slots (one .cu file each). */
 void lab_cu_install_memory(lab_backend *be);      /* cuda_backend.cu */

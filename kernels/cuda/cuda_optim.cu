@@ -133,14 +133,14 @@ static int cu_sumsq(int count, const int64_t *ns, const float *const *xs, double
         }
         e = cudaMemcpyAsync(&s, slot, sizeof s, cudaMemcpyDeviceToHost, d->stream);
     }
-    if (e == cudaSuccess) e = cudaStreamSynchronize(d->stream);
+    int bad_index = 0;
+    if (e == cudaSuccess) bad_index = lab_cu_wait(d, &e) < 0;
     lab_cu_tmp_free(d, slot, sizeof(double));
     if (e != cudaSuccess) {
         cudaGetLastError();
         return lab_error_set("cuda: sumsq failed: %s", cudaGetErrorString(e));
     }
-    lab_cu_index_poll(d);
-    if (lab_cu_take_error() < 0) return -1;
+    if (bad_index || lab_cu_take_error() < 0) return -1;
     *out = s;
     return 0;
 }

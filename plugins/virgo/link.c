@@ -395,7 +395,7 @@ int virgo_link(lab_ctx *ctx, const virgo_opts *o0)
             lab_ctx_metrics(ctx, "test", LAB_KV({"auc", ta}, {"hits", o->n_hits ? th[0] : NAN}));
         }
         double sel = !mrr && d.ogb && o->n_hits ? vh[0] : va;
-        if (sel > bk[0]) {
+        if ((float)sel > bk[0]) { /* in float, as bk holds it: a tie is not an improvement */
             bk[0] = (float)sel, bk[1] = (float)e, bk[2] = 0, bk[3] = (float)ta;
             for (int k = 0; k < o->n_hits; k++) bk[4 + k] = (float)th[k];
         } else if (o->patience > 0 && ++bk[2] >= (float)o->patience) {

@@ -463,7 +463,10 @@ int virgo_node(lab_ctx *ctx, const virgo_opts *o)
         lab_ctx_metrics(ctx, "train", LAB_KV({"loss", lv}));
         lab_ctx_metrics(ctx, "val", LAB_KV({"score", va}));
         lab_ctx_metrics(ctx, "test", LAB_KV({"score", te}));
-        if (va > bk[0]) { /* a tie is not an improvement */
+        /* A tie is not an improvement. bk is float (it is checkpointed as a
+         * tensor), so compare the float value: (double)va > (float)va for
+         * about 2 in 5 possible accuracies, which made ties count. */
+        if ((float)va > bk[0]) {
             bk[0] = (float)va, bk[1] = (float)te, bk[2] = (float)e, bk[3] = 0;
         } else if (o->patience > 0 && ++bk[3] >= (float)o->patience) {
             e++;

@@ -61,16 +61,19 @@ Test(parity_conv, conv2d_forward_and_backward)
 }
 
 /* Off the cpu conv2d runs the batch in chunks of at most
- * LAB_CONV_BATCH_FLOATS floats per buffer (op_conv.c); a tiny cap makes
- * every chunk boundary case happen: one image per chunk, a short last
- * chunk. (Criterion runs each test in its own process, so the setting stays
+ * LAB_CONV_BATCH_FLOATS floats per buffer (op_conv.c: images per chunk =
+ * cap / max(C*k*k*OH*OW, O*OH*OW)). With a cap of 5000: 27*81 = 2187 per
+ * image gives chunks of 2, 2, 2, 1 for N = 7; 54*36 = 1944 gives 2, 2, 1
+ * for N = 5; 72*144 = 10368 exceeds the cap, so one image per chunk.
+ * (Criterion runs each test in its own process, so the setting stays
  * here; the cap is read at the first conv.) */
 Test(parity_conv, conv2d_in_small_chunks)
 {
     PT_REQUIRE_GPU();
-    setenv("LAB_CONV_BATCH_FLOATS", "3000", 1);
-    check_conv("conv 3x3 pad 1, chunks of 1-2 images", 7, 3, 9, 9, 4, 3, 1, 1);
-    check_conv("conv 3x3 stride 2, one image per chunk", 5, 6, 11, 11, 5, 3, 2, 1);
+    setenv("LAB_CONV_BATCH_FLOATS", "5000", 1);
+    check_conv("conv 3x3 pad 1, chunks 2, 2, 2, 1", 7, 3, 9, 9, 4, 3, 1, 1);
+    check_conv("conv 3x3 stride 2, chunks 2, 2, 1", 5, 6, 11, 11, 5, 3, 2, 1);
+    check_conv("conv 3x3, one image per chunk", 3, 8, 12, 12, 4, 3, 1, 1);
 }
 
 Test(parity_conv, pooling_forward_and_backward)

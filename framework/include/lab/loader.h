@@ -59,10 +59,11 @@ typedef struct lab_loader_cfg {
     const float *mean, *std; /* [channels] (copied) or NULL for no normalisation */
     int channels;          /* 1: one mean/std for all values; C > 1: x must be [N, C, ...] */
     /* Where batches are handed out (default cpu). For a device, each batch is
-     * built in a page-locked staging buffer (lab_cuda_host_alloc; ordinary
-     * memory if the backend has none) and copied to the device by the
-     * producing thread, so with prefetch > 0 the copy happens off the
-     * consumer's thread, ahead of use. */
+     * built in a staging buffer and copied to the device by the producing
+     * thread. With prefetch > 0 that is the worker, from page-locked memory
+     * (lab_cuda_host_alloc): the consumer's thread never copies. The device
+     * has one stream, so the transfer itself runs in order with the
+     * consumer's kernels, not beside them. */
     lab_device device;
 } lab_loader_cfg;
 
