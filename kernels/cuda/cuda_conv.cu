@@ -8,7 +8,8 @@
  *   and the sums are bit-identical to the CPU's.
  * im2col_batched / col2im_batched: the same over a whole batch, columns laid
  *   out [C*kh*kw, N, OH*OW], so lab_conv2d runs one launch and one gemm per
- *   batch (chunk) instead of per image.
+ *   batch (chunk) instead of per image; the one-image slots are these with
+ *   N = 1 (the layouts coincide).
  * maxpool: a thread per output, the CPU's scan order and tie/NaN rule (first
  *   maximum wins, a NaN wins and stays the value while a later NaN moves
  *   the index, an all-padding window gives 0 and index -1); the backward
@@ -40,33 +41,6 @@ static dim3 grid_rows(const lab_cu_dev *d, int64_t rows, int64_t cols)
     return dim3((unsigned)bx, (unsigned)by, 1);
 }
 
-__global__ void k_im2col(const float *x, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride, int pad,
-                         int64_t OH, int64_t OW, float *col)
-{
-    const int64_t rows = C * kh * kw, P = OH * OW;
-    for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-        int j = (int)(r % kw), i = (int)((r / kw) % kh);
-        int64_t c = r / ((int64_t)kw * kh);
-        const float *xc = x + c * H * W;
-        float *out = col + r * P;
-        for (int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; p < P; p += (int64_t)blockDim.x * gridDim.x) {
-            int64_t oh = p / OW, ow = p - oh * OW;
-            int64_t ih = oh * stride - pad + i, iw = ow * stride - pad + j;
-            out[p] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xc[ih * W + iw] : 0.0f;
-        }
-    }
-}
-
-static void cu_im2col(const float *x, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride, int pad,
-                      int64_t OH, int64_t OW, float *col)
-{
-    int64_t rows = C * kh * kw, P = OH * OW;
-    if (rows <= 0 || P <= 0) return;
-    lab_cu_dev *d = lab_cu_dev_of(col);
-    k_im2col<<<grid_rows(d, rows, P), LAB_CU_THREADS, 0, d->stream>>>(x, C, H, W, kh, kw, stride, pad, OH, OW, col);
-    LAB_CU_CHECK(d, "im2col");
-}
-
 /* First output index o >= 0 whose window start o*stride - pad + (k-1) >= v,
  * i.e. the windows [o*stride - pad, o*stride - pad + k) that contain v start
  * at o_lo and end at o_hi (inclusive), clipped to [0, O). */
@@ -78,43 +52,6 @@ __device__ __forceinline__ void covering(int64_t v, int k, int stride, int pad, 
     if (b > O - 1) b = O - 1;
     *lo = a;
     *hi = b;
-}
-
-/* x[c, h, w] += sum over (i, j) of col[(c*kh + i)*kw + j, oh*OW + ow] with
- * oh*stride - pad + i == h and ow*stride - pad + j == w. */
-__global__ void k_col2im(const float *col, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride, int pad,
-                         int64_t OH, int64_t OW, float *x)
-{
-    LAB_CU_LOOP(e, C * H * W)
-    {
-        int64_t w = e % W, h = (e / W) % H, c = e / (H * W);
-        float acc = x[e];
-        for (int i = 0; i < kh; i++) {
-            int64_t hp = h + pad - i;
-            if (hp < 0 || hp % stride) continue;
-            int64_t oh = hp / stride;
-            if (oh >= OH) continue;
-            for (int j = 0; j < kw; j++) {
-                int64_t wp = w + pad - j;
-                if (wp < 0 || wp % stride) continue;
-                int64_t ow = wp / stride;
-                if (ow >= OW) continue;
-                acc += col[(((c * kh + i) * kw + j) * OH + oh) * OW + ow];
-            }
-        }
-        x[e] = acc;
-    }
-}
-
-static void cu_col2im(const float *col, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride, int pad,
-                      int64_t OH, int64_t OW, float *x)
-{
-    int64_t n = C * H * W;
-    if (n <= 0 || OH <= 0 || OW <= 0) return;
-    lab_cu_dev *d = lab_cu_dev_of(x);
-    k_col2im<<<lab_cu_blocks(d, n, LAB_CU_THREADS), LAB_CU_THREADS, 0, d->stream>>>(col, C, H, W, kh, kw, stride, pad,
-                                                                                    OH, OW, x);
-    LAB_CU_CHECK(d, "col2im");
 }
 
 /* Batched layout col [C*kh*kw, N, P]: rows on the grid's y, (image,
@@ -147,8 +84,11 @@ static void cu_im2col_batched(const float *x, int64_t N, int64_t C, int64_t H, i
     LAB_CU_CHECK(d, "im2col_batched");
 }
 
-/* k_col2im over a batch: the same gather per image element, in the same
- * (i, j) order, so each image's sums equal col2im's. */
+/* x[n, c, h, w] += sum over (i, j) of col[(c*kh + i)*kw + j, n, oh*OW + ow]
+ * with oh*stride - pad + i == h and ow*stride - pad + j == w: a thread per
+ * image element gathers its terms in the CPU's (i, j) order, starting from
+ * the current value, so no atomics are needed and each sum is bit-identical
+ * to the CPU's col2im. */
 __global__ void k_col2im_batched(const float *col, int64_t N, int64_t C, int64_t H, int64_t W, int kh, int kw,
                                  int stride, int pad, int64_t OH, int64_t OW, float *x)
 {
@@ -183,6 +123,19 @@ static void cu_col2im_batched(const float *col, int64_t N, int64_t C, int64_t H,
     k_col2im_batched<<<lab_cu_blocks(d, n, LAB_CU_THREADS), LAB_CU_THREADS, 0, d->stream>>>(col, N, C, H, W, kh, kw,
                                                                                             stride, pad, OH, OW, x);
     LAB_CU_CHECK(d, "col2im_batched");
+}
+
+/* One image is a batch of one: [C*kh*kw, 1, P] is im2col's [C*kh*kw, P]. */
+static void cu_im2col(const float *x, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride, int pad,
+                      int64_t OH, int64_t OW, float *col)
+{
+    cu_im2col_batched(x, 1, C, H, W, kh, kw, stride, pad, OH, OW, col);
+}
+
+static void cu_col2im(const float *col, int64_t C, int64_t H, int64_t W, int kh, int kw, int stride, int pad,
+                      int64_t OH, int64_t OW, float *x)
+{
+    cu_col2im_batched(col, 1, C, H, W, kh, kw, stride, pad, OH, OW, x);
 }
 
 __global__ void k_maxpool(int64_t NC, int64_t H, int64_t W, int k, int stride, int pad, int64_t OH, int64_t OW,
