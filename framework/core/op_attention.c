@@ -126,6 +126,8 @@ static lab_tensor *attention_fused(const lab_backend *be, lab_tensor *q, lab_ten
     if (out->numel > 0)
         be->attention(B, H, Tq, Tk, D, scale, lab_op_f32(q), lab_op_f32(k), lab_op_f32(v),
                       mask ? lab_op_f32(mask) : NULL, ms, causal, lab_op_f32(out), lab_op_f32(lse));
+    else if (lse->numel > 0) /* D = 0: nothing to attend with; keep lse defined */
+        lab_tensor_fill_(lse, 0.0);
     lab_tensor *in[3] = {q, k, v};
     lab_node *n = lab_autograd_record(out, "attention", attention_fused_backward, 3, in);
     if (n) {
