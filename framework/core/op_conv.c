@@ -123,11 +123,13 @@ static int use_batched(const lab_backend *be, const lab_tensor *x)
  * gy) stays within LAB_CONV_BATCH_FLOATS floats. */
 static int64_t batch_chunk(const conv_geom *g)
 {
-    static int64_t cap;
+    static int64_t cached; /* read once; racing first readers store the same value */
+    int64_t cap = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (!cap) {
         const char *e = getenv("LAB_CONV_BATCH_FLOATS");
         long long v = e ? atoll(e) : 0;
-        __atomic_store_n(&cap, v > 0 ? (int64_t)v : (int64_t)1 << 25, __ATOMIC_RELAXED);
+        cap = v > 0 ? (int64_t)v : (int64_t)1 << 25;
+        __atomic_store_n(&cached, cap, __ATOMIC_RELAXED);
     }
     int64_t P = g->OH * g->OW, per = g->C * g->kh * g->kw * P;
     if (g->O * P > per) per = g->O * P;
