@@ -47,6 +47,8 @@ __device__ __forceinline__ int64_t at_end(int causal, int64_t i, int64_t Tq, int
     return e < 0 ? 0 : (e > Tk ? Tk : e);
 }
 
+/* a·row over the warp: a is lane-held (slot t = element lane + 32 t), row
+ * a full row in memory. */
 __device__ __forceinline__ float at_dot(const float *a, const float *row, int64_t D, int lane)
 {
     float s = 0.0f;
@@ -55,6 +57,16 @@ __device__ __forceinline__ float at_dot(const float *a, const float *row, int64_
         int64_t d = lane + 32 * t;
         if (d < D) s += a[t] * row[d];
     }
+    return lab_cu_warp_sum(s);
+}
+
+/* The same when both operands are lane-held rows (element lane + 32 t in
+ * slot t; unused slots hold 0). */
+__device__ __forceinline__ float at_dot_regs(const float *a, const float *b)
+{
+    float s = 0.0f;
+#pragma unroll
+    for (int t = 0; t < PER; t++) s += a[t] * b[t];
     return lab_cu_warp_sum(s);
 }
 
@@ -181,8 +193,8 @@ __global__ void k_attn_bwd_kv(int64_t BH, int64_t H, int64_t Tq, int64_t Tk, int
             float qs[PER], g[PER];
             at_load(qs, q + row * D, D, lane, scale);
             at_load(g, dout + row * D, D, lane, 1.0f);
-            float p = expf(at_dot(qs, kj, D, lane) - L);
-            float ds = p * (at_dot(g, vj, D, lane) - delta[row]);
+            float p = expf(at_dot_regs(qs, kj) - L);
+            float ds = p * (at_dot_regs(g, vj) - delta[row]);
 #pragma unroll
             for (int t = 0; t < PER; t++) {
                 ak[t] += ds * qs[t];
@@ -192,9 +204,8 @@ __global__ void k_attn_bwd_kv(int64_t BH, int64_t H, int64_t Tq, int64_t Tk, int
 #pragma unroll
         for (int t = 0; t < PER; t++) {
             int64_t d = lane + 32 * t;
-            if (d >= D) continue;
-            if (dk) dk[krow * D + d] = ak[t];
-            if (dv) dv[krow * D + d] = av[t];
+            if (d < D && dk) dk[krow * D + d] = ak[t];
+            if (d < D && dv) dv[krow * D + d] = av[t];
         }
     }
 }
