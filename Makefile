@@ -66,7 +66,7 @@ CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 NVCCFLAGS ?= -O2 -std=c++17 -Xcompiler -fPIC -gencode arch=compute_90,code=sm_90 \
   -gencode arch=compute_90,code=compute_90 -Iframework/include -Iframework/core
 
-.PHONY: all lib cli plugins cuda test test-unit test-asan test-gpu bench bench-gpu deps help \
+.PHONY: all lib cli plugins cuda test test-unit test-asan test-gpu bench bench-gpu deps help cuda-lint \
   install uninstall clean quickstart fuzz fuzz-smoke data check-deps fixtures
 
 all: lib cli plugins cuda ## build liblab, labrun, the plugins (and liblab_cuda.so when nvcc exists)
@@ -157,6 +157,7 @@ $(FAKE_CUDA): tests/parity/fake_cuda_backend.c framework/core/backend.h
 test: deps ## install deps, build everything, run the unit, plugin and (skipping without a GPU) parity tests
 	@$(MAKE) --no-print-directory all fixtures $(TEST_BIN) $(PARITY_BIN) $(FAKE_CUDA)
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(if $(BUILD_CUDA),./tools/cuda-lint.sh $(NVCC),echo "  cuda-lint: skipped (no CUDA build)")
 	@./tools/run-tests.sh $(BUILD) $(TEST_BIN) $(PARITY_BIN)
 	@$(FAKE_CUDA_RUN) ./tools/run-tests.sh $(BUILD) $(PARITY_BIN)
 
@@ -166,6 +167,9 @@ test-unit: all fixtures $(TEST_BIN) $(PARITY_BIN) $(FAKE_CUDA)
 
 test-asan: deps ## the same tests under AddressSanitizer + UBSan (build-asan/)
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined CUDA=0 test-unit
+
+cuda-lint: ## the CUDA kernels' static checks (warnings as errors; no spills or unexpected stack frames)
+	@./tools/cuda-lint.sh $(NVCC)
 
 test-gpu: all $(PARITY_BIN) ## CPU-vs-CUDA parity tests (skipped with a reason without a GPU)
 	@./tools/run-tests.sh $(BUILD) $(PARITY_BIN)
