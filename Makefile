@@ -66,7 +66,7 @@ CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.o)
 NVCCFLAGS ?= -O2 -std=c++17 -Xcompiler -fPIC -gencode arch=compute_90,code=sm_90 \
   -gencode arch=compute_90,code=compute_90 -Iframework/include -Iframework/core
 
-.PHONY: all lib cli plugins cuda test test-unit test-asan test-gpu bench bench-gpu deps help cuda-lint \
+.PHONY: all lib cli plugins cuda test test-unit test-asan test-gpu bench bench-gpu deps help cuda-lint emu \
   install uninstall clean quickstart fuzz fuzz-smoke data check-deps fixtures
 
 all: lib cli plugins cuda ## build liblab, labrun, the plugins (and liblab_cuda.so when nvcc exists)
@@ -119,6 +119,37 @@ $(BUILD)/lib/liblab_cuda.so: $(CUDA_OBJ)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(NVCC) -shared -o $@ $^ -lcublas -lcusparse -lcudart
 
+# --- CUDA emulator (tests/emu/README.md) ------------------------------------------
+# The same kernels/cuda sources compiled as host C++ against a stand-in for
+# CUDA that runs each CUDA thread as a fiber: liblab_cuda_emu.so, loaded with
+# LAB_CUDA_LIB, runs the real kernels on any machine. Needs g++, not nvcc.
+EMU_SO := $(BUILD)/lib/liblab_cuda_emu.so
+EMU_OBJ := $(CUDA_SRC:kernels/cuda/%.cu=$(BUILD)/emu/%.o) $(BUILD)/emu/cuda_emu_rt.o
+CXX ?= g++
+EMU_CXXFLAGS := -std=c++17 -O1 -g -fPIC -ffp-contract=off -Wall -Wextra -Wno-unknown-pragmas -Werror \
+  -include tests/emu/cuda_emu.h -Itests/emu/include -Ikernels/cuda -Iframework/include -Iframework/core -MMD -MP
+
+$(BUILD)/emu/%.cpp: kernels/cuda/%.cu tests/emu/rewrite.sh
+	@mkdir -p $(dir $@)
+	$(Q)./tests/emu/rewrite.sh $< $@
+
+$(BUILD)/emu/%.o: $(BUILD)/emu/%.cpp tests/emu/cuda_emu.h
+	@$(if $(Q),echo "  EMU   $<")
+	$(Q)$(CXX) $(EMU_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/emu/cuda_emu_rt.o: tests/emu/cuda_emu.cpp tests/emu/cuda_emu.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CXX) -std=c++17 -O1 -g -fPIC -Wall -Wextra -Werror -Itests/emu -c $< -o $@
+
+$(EMU_SO): $(EMU_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CXX) -shared -o $@ $^ -lpthread
+
+emu: $(EMU_SO) ## the CUDA kernels built for the CPU emulator (tests/emu)
+# Keep the rewritten sources: the objects' dependency files name them.
+.SECONDARY: $(CUDA_SRC:kernels/cuda/%.cu=$(BUILD)/emu/%.cpp)
+
 # --- tests -------------------------------------------------------------------
 TEST_CFLAGS := $(CFLAGS_BASE) -Itests/common -Wno-missing-field-initializers $(CFLAGS)
 $(BUILD)/tests/%: tests/%.c $(TEST_HELPERS) $(LIB_SO)
@@ -149,17 +180,21 @@ FAKE_CUDA := $(BUILD)/lib/fake_cuda.so
 FAKE_CUDA_RUN := LAB_CUDA_LIB=$(abspath $(FAKE_CUDA)) LAB_TEST_FILTER='!(parity_memory/caching*)' \
   LAB_TEST_TAG=' [fake cuda]' ASAN_OPTIONS=allocator_may_return_null=1
 
+# And against the CUDA emulator: the real kernels, run on the CPU.
+EMU_RUN := LAB_CUDA_LIB=$(abspath $(EMU_SO)) LAB_TEST_TAG=' [cuda emulator]'
+
 $(FAKE_CUDA): tests/parity/fake_cuda_backend.c framework/core/backend.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC    $@")
 	$(Q)$(CC) -std=c11 -Wall -Wextra -Werror -shared -fPIC -Iframework/core -Iframework/include -o $@ $<
 
 test: deps ## install deps, build everything, run the unit, plugin and (skipping without a GPU) parity tests
-	@$(MAKE) --no-print-directory all fixtures $(TEST_BIN) $(PARITY_BIN) $(FAKE_CUDA)
+	@$(MAKE) --no-print-directory all fixtures $(TEST_BIN) $(PARITY_BIN) $(FAKE_CUDA) $(EMU_SO)
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(if $(BUILD_CUDA),./tools/cuda-lint.sh $(NVCC),echo "  cuda-lint: skipped (no CUDA build)")
 	@./tools/run-tests.sh $(BUILD) $(TEST_BIN) $(PARITY_BIN)
 	@$(FAKE_CUDA_RUN) ./tools/run-tests.sh $(BUILD) $(PARITY_BIN)
+	@$(EMU_RUN) ./tools/run-tests.sh $(BUILD) $(PARITY_BIN)
 
 test-unit: all fixtures $(TEST_BIN) $(PARITY_BIN) $(FAKE_CUDA)
 	@./tools/run-tests.sh $(BUILD) $(TEST_BIN)
@@ -218,4 +253,4 @@ $(BUILD)/tests/plugins/test_pal $(BUILD)/tests/plugins/test_pal_words $(BUILD)/b
 -include $(CORE_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)
 # Tests, fixtures and benchmarks: a changed header (e.g. lab/plugin.h's ABI)
 # rebuilds them too.
--include $(FIXTURE_SO:.so=.d) $(TEST_BIN:=.d) $(PARITY_BIN:=.d) $(BENCH_BIN:=.d)
+-include $(FIXTURE_SO:.so=.d) $(TEST_BIN:=.d) $(PARITY_BIN:=.d) $(BENCH_BIN:=.d) $(EMU_OBJ:.o=.d)

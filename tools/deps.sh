@@ -3,7 +3,7 @@
 # Quiet and quick when everything is present.
 set -euo pipefail
 PKGS=(
-  gcc make pkg-config
+  gcc g++ make pkg-config   # g++: the CUDA emulator (tests/emu) compiles the kernels as C++
   libopenblas-openmp-dev   # sgemm; the OpenMP build shares our thread pool
   libiniparser-dev         # INI reading under the strict config layer
   libcriterion-dev         # unit tests

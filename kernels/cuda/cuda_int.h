@@ -122,7 +122,7 @@ static inline unsigned lab_cu_blocks(const lab_cu_dev *d, int64_t n, int threads
 
 /* --- device helpers ------------------------------------------------------------ */
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(LAB_CU_EMU)
 __device__ __forceinline__ float lab_cu_warp_sum(float v)
 {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
